@@ -1,0 +1,66 @@
+// swift-tools-version:6.0
+// MultiModelOptimizer in Swift. Layers (imports point down only), see README.md:
+//   executables → MMOTraining → (MMOOptim, MMOModels, MMOData, MMOFormat) → MMOCore → C shims
+import PackageDescription
+
+let package = Package(
+    name: "MultiModelOptimizer",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "MMOCore", targets: ["MMOCore"]),
+        .library(name: "MMOFormat", targets: ["MMOFormat"]),
+        .library(name: "MMOModels", targets: ["MMOModels"]),
+        .library(name: "MMOOptim", targets: ["MMOOptim"]),
+        .library(name: "MMOData", targets: ["MMOData"]),
+        .library(name: "MMOTraining", targets: ["MMOTraining"]),
+        .executable(name: "mmo-train", targets: ["mmo-train"]),
+        .executable(name: "mmo-bench", targets: ["mmo-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - C shims (system libraries through pkg-config; `tools/setup` installs them)
+        .systemLibrary(
+            name: "CZstd", pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
+        .systemLibrary(
+            name: "CXXHash", pkgConfig: "libxxhash",
+            providers: [.apt(["libxxhash-dev"]), .brew(["xxhash"])]),
+
+        // MARK: - Libraries
+        .target(name: "MMOCore", dependencies: ["COpenBLAS"]),
+        .target(name: "MMOFormat", dependencies: ["CZstd", "CXXHash"]),
+        .target(name: "MMOData", dependencies: ["MMOCore"]),
+        .target(name: "MMOModels", dependencies: ["MMOCore"]),
+        .target(name: "MMOOptim", dependencies: ["MMOCore"]),
+        .target(
+            name: "MMOTraining",
+            dependencies: ["MMOCore", "MMOFormat", "MMOData", "MMOModels", "MMOOptim"]),
+
+        // MARK: - Executables (thin: parse, validate, call one library entry point, print)
+        .executableTarget(
+            name: "mmo-train",
+            dependencies: [
+                "MMOTraining", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "mmo-bench",
+            dependencies: [
+                "MMOCore", "MMOFormat", "MMOModels", "MMOOptim", "MMOTraining",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // MARK: - Tests
+        .testTarget(name: "MMOCoreTests", dependencies: ["MMOCore"]),
+        .testTarget(name: "MMOFormatTests", dependencies: ["MMOFormat"]),
+        .testTarget(name: "MMODataTests", dependencies: ["MMOData"]),
+        .testTarget(name: "MMOModelsTests", dependencies: ["MMOModels", "MMOFormat"]),
+        .testTarget(name: "MMOOptimTests", dependencies: ["MMOOptim", "MMOFormat"]),
+        .testTarget(name: "MMOTrainingTests", dependencies: ["MMOTraining"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,61 @@
+// A padded batch of token sequences: what the data layer produces and the models consume.
+
+/// A batch of `batchSize` sequences padded to `sequenceLength` tokens.
+///
+/// Storage is allocated once for a maximum shape and reused; `resize` changes the active shape
+/// without allocating, so a training loop allocates nothing per step.
+public final class TokenBatch: @unchecked Sendable {
+    public let maxBatchSize: Int
+    public let maxSequenceLength: Int
+    public private(set) var batchSize: Int
+    public private(set) var sequenceLength: Int
+    /// Token ids, row-major `(batchSize, sequenceLength)`; padding positions hold the pad id.
+    public let inputIDs: UnsafeMutablePointer<Int32>
+    /// Number of real (non-padding) tokens of each sequence, `(batchSize)`; real tokens come first.
+    public let lengths: UnsafeMutablePointer<Int32>
+    /// Class label of each sequence, `(batchSize)`.
+    public let labels: UnsafeMutablePointer<Int32>
+
+    public init(maxBatchSize: Int, maxSequenceLength: Int) {
+        precondition(maxBatchSize > 0 && maxSequenceLength > 0, "TokenBatch needs a positive shape")
+        self.maxBatchSize = maxBatchSize
+        self.maxSequenceLength = maxSequenceLength
+        self.batchSize = maxBatchSize
+        self.sequenceLength = maxSequenceLength
+        inputIDs = .allocate(capacity: maxBatchSize * maxSequenceLength)
+        inputIDs.initialize(repeating: 0, count: maxBatchSize * maxSequenceLength)
+        lengths = .allocate(capacity: maxBatchSize)
+        lengths.initialize(repeating: 0, count: maxBatchSize)
+        labels = .allocate(capacity: maxBatchSize)
+        labels.initialize(repeating: 0, count: maxBatchSize)
+    }
+
+    deinit {
+        inputIDs.deallocate()
+        lengths.deallocate()
+        labels.deallocate()
+    }
+
+    /// Sets the active shape (no allocation). Both must be within the maxima.
+    public func resize(batchSize: Int, sequenceLength: Int) {
+        precondition(batchSize > 0 && batchSize <= maxBatchSize, "batchSize \(batchSize) out of 1...\(maxBatchSize)")
+        precondition(
+            sequenceLength > 0 && sequenceLength <= maxSequenceLength,
+            "sequenceLength \(sequenceLength) out of 1...\(maxSequenceLength)")
+        self.batchSize = batchSize
+        self.sequenceLength = sequenceLength
+    }
+
+    /// Fills the batch from arrays (for tests and small tools): `ids[b]` are sequence b's real
+    /// tokens (at most `sequenceLength`), the rest is `padID`.
+    public func fill(ids: [[Int32]], labels newLabels: [Int32], sequenceLength: Int, padID: Int32) {
+        precondition(ids.count == newLabels.count, "ids and labels differ in count")
+        resize(batchSize: ids.count, sequenceLength: sequenceLength)
+        for (b, row) in ids.enumerated() {
+            precondition(row.count <= sequenceLength && !row.isEmpty, "sequence \(b) has \(row.count) tokens")
+            for t in 0..<sequenceLength { inputIDs[b * sequenceLength + t] = t < row.count ? row[t] : padID }
+            lengths[b] = Int32(row.count)
+            labels[b] = newLabels[b]
+        }
+    }
+}

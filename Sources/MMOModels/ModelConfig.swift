@@ -1,0 +1,67 @@
+// The architecture of one classifier: everything needed to rebuild it, and nothing else.
+
+/// The transformer family, with Hugging Face's class semantics.
+public enum ModelFamily: String, Codable, CaseIterable, Sendable {
+    /// `BertForSequenceClassification`
+    case bert
+    /// `GPT2ForSequenceClassification`
+    case gpt2
+    /// `RobertaForSequenceClassification`
+    case roberta
+}
+
+/// Architecture hyper-parameters of a sequence classifier (Hugging Face config field names in
+/// the comments; `mmo-export` writes them to `config.json`).
+public struct ModelConfig: Codable, Hashable, Sendable {
+    public var family: ModelFamily
+    /// `vocab_size`
+    public var vocabSize: Int
+    /// `hidden_size` / `n_embd`
+    public var hiddenSize: Int
+    /// `num_hidden_layers` / `n_layer`
+    public var numLayers: Int
+    /// `num_attention_heads` / `n_head`
+    public var numHeads: Int
+    /// `intermediate_size` / `n_inner`
+    public var intermediateSize: Int
+    /// `max_position_embeddings` / `n_positions`. For RoBERTa this includes the
+    /// `padTokenID + 1` offset, as in Hugging Face (514 for 512 usable positions).
+    public var maxPositions: Int
+    /// `num_labels`
+    public var numLabels: Int
+    /// `hidden_dropout_prob` / `resid_pdrop` (GPT-2 also uses it for `embd_pdrop`)
+    public var hiddenDropout: Float
+    /// `attention_probs_dropout_prob` / `attn_pdrop`
+    public var attentionDropout: Float
+    /// `layer_norm_eps` / `layer_norm_epsilon`: 1e-12 for BERT, 1e-5 for RoBERTa and GPT-2.
+    public var layerNormEps: Float
+    /// `pad_token_id`: padding for BERT (0) and RoBERTa (1); GPT-2 pools the last token that is
+    /// not this id.
+    public var padTokenID: Int
+    /// `type_vocab_size` (BERT 2, RoBERTa 1; unused by GPT-2).
+    public var typeVocabSize: Int
+    /// Std of the normal initialiser (`initializer_range`), 0.02.
+    public var initializerRange: Float
+
+    public init(
+        family: ModelFamily, vocabSize: Int, hiddenSize: Int, numLayers: Int, numHeads: Int,
+        intermediateSize: Int, maxPositions: Int, numLabels: Int, hiddenDropout: Float = 0.1,
+        attentionDropout: Float = 0.1, layerNormEps: Float? = nil, padTokenID: Int? = nil,
+        typeVocabSize: Int? = nil, initializerRange: Float = 0.02
+    ) {
+        self.family = family
+        self.vocabSize = vocabSize
+        self.hiddenSize = hiddenSize
+        self.numLayers = numLayers
+        self.numHeads = numHeads
+        self.intermediateSize = intermediateSize
+        self.maxPositions = maxPositions
+        self.numLabels = numLabels
+        self.hiddenDropout = hiddenDropout
+        self.attentionDropout = attentionDropout
+        self.layerNormEps = layerNormEps ?? (family == .bert ? 1e-12 : 1e-5)
+        self.padTokenID = padTokenID ?? (family == .roberta ? 1 : 0)
+        self.typeVocabSize = typeVocabSize ?? (family == .bert ? 2 : 1)
+        self.initializerRange = initializerRange
+    }
+}

@@ -1,0 +1,1 @@
+// Placeholder until this layer lands; see README.md for the layering.

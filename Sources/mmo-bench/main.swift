@@ -1,0 +1,1 @@
+print("mmo-bench: not built yet")

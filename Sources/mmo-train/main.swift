@@ -1,0 +1,1 @@
+print("mmo-train: not built yet")

@@ -1,0 +1,1 @@
+// Tests for this layer land with its implementation.
