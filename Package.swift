@@ -18,6 +18,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // MARK: - C shims (system libraries through pkg-config; `tools/setup` installs them)
@@ -34,7 +36,7 @@ let package = Package(
         // MARK: - Libraries
         .target(name: "MMOCore", dependencies: ["COpenBLAS"]),
         .target(name: "MMOFormat", dependencies: ["CZstd", "CXXHash"]),
-        .target(name: "MMOData", dependencies: ["MMOCore"]),
+        .target(name: "MMOData", dependencies: ["MMOCore", "SwiftCSV"]),
         .target(name: "MMOModels", dependencies: ["MMOCore"]),
         .target(name: "MMOOptim", dependencies: ["MMOCore"]),
         .target(
