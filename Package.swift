@@ -58,7 +58,10 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "MMOCoreTests", dependencies: ["MMOCore"]),
-        .testTarget(name: "MMOFormatTests", dependencies: ["MMOFormat"]),
+        .testTarget(name: "MMOFormatTests", dependencies: ["MMOFormat", "mmo-format-testwriter"]),
+        // Child process of the format's crash-safety test, and writer of fixtures/golden.
+        .executableTarget(
+            name: "mmo-format-testwriter", dependencies: ["MMOFormat"], path: "Tests/MMOFormatTestWriter"),
         .testTarget(name: "MMODataTests", dependencies: ["MMOData"]),
         .testTarget(name: "MMOModelsTests", dependencies: ["MMOModels", "MMOFormat"]),
         .testTarget(name: "MMOOptimTests", dependencies: ["MMOOptim", "MMOFormat"]),

@@ -1,0 +1,170 @@
+// The byte transforms of spec §4–§5: XXH3-64 checksums, the shuffle filter (byte planes) and
+// its inverse, one-frame zstd compression and strict one-frame decompression.
+
+import CXXHash
+import CZstd
+
+/// XXH3-64 with seed 0 of `bytes` (the checksum of spec §4.3).
+@inline(__always) func xxh3(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+    XXH3_64bits(bytes.baseAddress, bytes.count)
+}
+
+/// Whether every byte of `bytes` is zero (word-wise; returns at the first non-zero word).
+func isAllZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    guard let base = bytes.baseAddress else { return true }
+    let words = bytes.count / 8
+    var i = 0
+    // Unrolled by 8 words: or-reduce a cache line, then test once.
+    while i + 8 <= words {
+        var acc: UInt64 = 0
+        for k in 0..<8 { acc |= base.loadUnaligned(fromByteOffset: (i + k) * 8, as: UInt64.self) }
+        if acc != 0 { return false }
+        i += 8
+    }
+    while i < words {
+        if base.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) != 0 { return false }
+        i += 1
+    }
+    for j in (words * 8)..<bytes.count where bytes[j] != 0 { return false }
+    return true
+}
+
+// MARK: - Shuffle (byte planes)
+
+/// Writes the byte planes of `source` (n elements of `elementSize` bytes) to `destination`:
+/// `destination[k·n + i] = source[i·elementSize + k]`.
+func shuffleBytes(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer, elementSize s: Int) {
+    precondition(source.count == destination.count && source.count % s == 0)
+    let n = source.count / s
+    guard n > 0, let src = source.baseAddress, let dst = destination.baseAddress else { return }
+    let out = dst.assumingMemoryBound(to: UInt8.self)
+    switch s {
+    case 4:
+        // Loads whole elements and stores one byte per plane: the loop vectorises.
+        for i in 0..<n {
+            let v = src.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)
+            out[i] = UInt8(truncatingIfNeeded: v)
+            out[n + i] = UInt8(truncatingIfNeeded: v >> 8)
+            out[2 * n + i] = UInt8(truncatingIfNeeded: v >> 16)
+            out[3 * n + i] = UInt8(truncatingIfNeeded: v >> 24)
+        }
+    case 2:
+        for i in 0..<n {
+            let v = src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)
+            out[i] = UInt8(truncatingIfNeeded: v)
+            out[n + i] = UInt8(truncatingIfNeeded: v >> 8)
+        }
+    default:
+        let inp = src.assumingMemoryBound(to: UInt8.self)
+        for k in 0..<s {
+            let plane = out + k * n
+            for i in 0..<n { plane[i] = inp[i * s + k] }
+        }
+    }
+}
+
+/// The inverse of `shuffleBytes`: `destination[i·elementSize + k] = source[k·n + i]`.
+func unshuffleBytes(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer, elementSize s: Int) {
+    precondition(source.count == destination.count && source.count % s == 0)
+    let n = source.count / s
+    guard n > 0, let src = source.baseAddress, let dst = destination.baseAddress else { return }
+    let inp = src.assumingMemoryBound(to: UInt8.self)
+    switch s {
+    case 4:
+        let p0 = inp, p1 = inp + n, p2 = inp + 2 * n, p3 = inp + 3 * n
+        for i in 0..<n {
+            let v = UInt32(p0[i]) | UInt32(p1[i]) << 8 | UInt32(p2[i]) << 16 | UInt32(p3[i]) << 24
+            dst.storeBytes(of: v, toByteOffset: i * 4, as: UInt32.self)
+        }
+    case 2:
+        let p0 = inp, p1 = inp + n
+        for i in 0..<n {
+            dst.storeBytes(of: UInt16(p0[i]) | UInt16(p1[i]) << 8, toByteOffset: i * 2, as: UInt16.self)
+        }
+    default:
+        let out = dst.assumingMemoryBound(to: UInt8.self)
+        for k in 0..<s {
+            let plane = inp + k * n
+            for i in 0..<n { out[i * s + k] = plane[i] }
+        }
+    }
+}
+
+// MARK: - zstd
+
+/// A reusable zstd compression context (one per worker thread; not thread-safe).
+final class ZstdCompressor {
+    private let context: OpaquePointer
+
+    init() {
+        guard let c = ZSTD_createCCtx() else { preconditionFailure("ZSTD_createCCtx failed: out of memory") }
+        context = c
+    }
+
+    deinit { ZSTD_freeCCtx(context) }
+
+    /// Worst-case compressed size of `count` bytes.
+    static func bound(_ count: Int) -> Int { ZSTD_compressBound(count) }
+
+    /// Compresses `source` as one frame (content size recorded, no zstd checksum) into
+    /// `destination`, which must hold `bound(source.count)` bytes; returns the frame length.
+    func compress(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer, level: Int32) -> Int {
+        let n = ZSTD_compressCCtx(context, destination.baseAddress, destination.count, source.baseAddress, source.count, level)
+        // With a bound-sized destination, zstd fails only on allocation failure: a bug-level event.
+        precondition(ZSTD_isError(n) == 0, "zstd compression failed: \(String(cString: ZSTD_getErrorName(n)))")
+        return n
+    }
+
+    /// Compresses `source`, made of `planes` equal byte planes, as one frame in which every plane
+    /// starts a new zstd block. Each block has its own Huffman table, so the sign/exponent plane
+    /// is coded with its own statistics instead of a mixture with the near-random mantissa planes
+    /// (one-shot compression puts a whole small blob in one block and gains nothing from
+    /// shuffling). Returns nil if `destination` is too small.
+    func compress(planes source: UnsafeRawBufferPointer, count planes: Int, into destination: UnsafeMutableRawBufferPointer, level: Int32) -> Int? {
+        precondition(planes >= 1 && source.count % planes == 0)
+        ZSTD_CCtx_reset(context, ZSTD_reset_session_and_parameters)
+        ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level)
+        ZSTD_CCtx_setPledgedSrcSize(context, UInt64(source.count))
+        let planeSize = source.count / planes
+        var output = ZSTD_outBuffer(dst: destination.baseAddress, size: destination.count, pos: 0)
+        for k in 0..<planes {
+            var input = ZSTD_inBuffer(src: source.baseAddress.map { $0 + k * planeSize }, size: planeSize, pos: 0)
+            let mode = k == planes - 1 ? ZSTD_e_end : ZSTD_e_flush
+            while true {
+                let remaining = ZSTD_compressStream2(context, &output, &input, mode)
+                precondition(ZSTD_isError(remaining) == 0, "zstd compression failed: \(String(cString: ZSTD_getErrorName(remaining)))")
+                if remaining == 0 && input.pos == input.size { break }
+                if output.pos == output.size { return nil }
+            }
+        }
+        return output.pos
+    }
+}
+
+/// A reusable zstd decompression context (not thread-safe).
+final class ZstdDecompressor {
+    private let context: OpaquePointer
+
+    init() {
+        guard let c = ZSTD_createDCtx() else { preconditionFailure("ZSTD_createDCtx failed: out of memory") }
+        context = c
+    }
+
+    deinit { ZSTD_freeDCtx(context) }
+
+    /// Decodes `frame`, which must be exactly one zstd frame declaring a content size equal to
+    /// `destination.count`; returns a reason on failure.
+    func decompress(_ frame: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) -> String? {
+        let frameSize = ZSTD_findFrameCompressedSize(frame.baseAddress, frame.count)
+        if ZSTD_isError(frameSize) != 0 { return "not a zstd frame (\(String(cString: ZSTD_getErrorName(frameSize))))" }
+        if frameSize != frame.count { return "stored bytes hold \(frame.count - frameSize) bytes after the zstd frame" }
+        let declared = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
+        // ZSTD_CONTENTSIZE_UNKNOWN and ZSTD_CONTENTSIZE_ERROR are the two largest UInt64 values.
+        if declared >= UInt64.max - 1 { return "the zstd frame does not declare its content size" }
+        if declared != UInt64(destination.count) { return "the zstd frame declares \(declared) bytes, the index \(destination.count)" }
+        let n = ZSTD_decompressDCtx(context, destination.baseAddress, destination.count, frame.baseAddress, frame.count)
+        if ZSTD_isError(n) != 0 { return "zstd: \(String(cString: ZSTD_getErrorName(n)))" }
+        if n != destination.count { return "zstd produced \(n) bytes instead of \(destination.count)" }
+        return nil
+    }
+}

@@ -1,0 +1,240 @@
+// Reads an .mmo file: `open` maps it and validates header and index completely (spec §7.1–§7.3)
+// without touching blob bytes; blobs are decoded lazily, one at a time, and every decode checks
+// the XXH3-64 of what it produced. Raw blobs can be viewed in place (zero copy).
+
+import Foundation
+
+/// An open, validated .mmo file. Thread-safe: all state is immutable after `open` except an
+/// internal pool of decode workspaces, which is locked.
+public final class MMOReader: @unchecked Sendable {
+    /// The file.
+    public let url: URL
+    /// Its length in bytes.
+    public let fileLength: Int
+    /// Major version of the format the file declares (always 1 for a file this reader opened).
+    public let majorVersion: Int
+    /// Minor version the file declares (a newer minor only adds optional index keys).
+    public let minorVersion: Int
+    /// The header checksum, which covers the index checksum, which covers every region's
+    /// checksum: the identity of the file's content (spec §9, lineage).
+    public let contentHash: UInt64
+    /// Every blob, in file order.
+    public let blobs: [MMOBlobInfo]
+    /// Where the state document is stored.
+    public let stateRegion: MMORegion
+    /// The mapped file.
+    let file: MappedFile
+    /// Offset and length of the index.
+    let indexRange: Range<Int>
+    private let positions: [String: Int]
+    private let pool = WorkspacePool()
+
+    /// Maps `url` and validates it; throws `MMOFormatError` for anything the spec forbids.
+    public static func open(_ url: URL) throws -> MMOReader { try MMOReader(url: url) }
+
+    private init(url: URL) throws {
+        let path = url.path
+        let file = try MappedFile(path: path)
+        let header = try MMOHeader.decode(file.bytes, path: path)
+        let index = UnsafeRawBufferPointer(rebasing: file.bytes[header.indexOffset..<header.fileLength])
+        let indexChecksum = xxh3(index)
+        guard indexChecksum == header.indexChecksum else {
+            throw MMOFormatError(
+                .checksumMismatch, file: path, location: "index",
+                reason: "the index hashes to \(hex16(indexChecksum)) but the header records \(hex16(header.indexChecksum)); the index is damaged")
+        }
+        let validator = MMOIndexValidator(path: path, strictKeys: header.minorVersion <= MMOLimits.minorVersion)
+        let decoded = try validator.validate(index, header: header)
+        self.url = url
+        self.file = file
+        self.fileLength = header.fileLength
+        self.majorVersion = Int(header.majorVersion)
+        self.minorVersion = Int(header.minorVersion)
+        self.contentHash = header.headerChecksum
+        self.blobs = decoded.blobs
+        self.stateRegion = decoded.state
+        self.indexRange = header.indexOffset..<header.fileLength
+        var positions: [String: Int] = [:]
+        positions.reserveCapacity(decoded.blobs.count)
+        for (i, blob) in decoded.blobs.enumerated() { positions[blob.name] = i }
+        self.positions = positions
+    }
+
+    /// The blob called `name`, if any.
+    public func blob(named name: String) -> MMOBlobInfo? { positions[name].map { blobs[$0] } }
+
+    private func error(_ kind: MMOFormatErrorKind, _ location: String, _ reason: String) -> MMOFormatError {
+        MMOFormatError(kind, file: url.path, location: location, reason: reason)
+    }
+
+    func info(_ name: String) throws -> MMOBlobInfo {
+        guard let blob = blob(named: name) else { throw error(.noSuchBlob, "blob \"\(name)\"", "no blob of this name in the file") }
+        return blob
+    }
+
+    /// The stored bytes of `region` inside the mapping (validated in bounds by `open`).
+    func storedBytes(_ region: MMORegion) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: file.bytes[region.offset..<(region.offset + region.storedLength)])
+    }
+
+    // MARK: - State document
+
+    /// The state document's bytes (UTF-8 JSON), checksum-verified.
+    public func stateDocument() throws -> Data {
+        guard UInt64(stateRegion.length) <= ProcessInfo.processInfo.physicalMemory else {
+            throw error(.invalidStateDocument, "state document", "\(stateRegion.length) bytes exceed this machine's memory")
+        }
+        var data = Data(count: stateRegion.length)
+        try data.withUnsafeMutableBytes { try decode(stateRegion, filter: .none, elementSize: 1, location: "state document", into: $0) }
+        return data
+    }
+
+    /// The state document decoded as `T` with `JSONDecoder`.
+    public func stateDocument<T: Decodable>(as type: T.Type) throws -> T {
+        let data = try stateDocument()
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch {
+            throw self.error(.invalidStateDocument, "state document", "cannot be decoded as \(T.self): \(error)")
+        }
+    }
+
+    // MARK: - Blobs
+
+    /// Decodes blob `name` into `buffer`, which must be exactly `length` bytes.
+    public func read(_ name: String, into buffer: UnsafeMutableRawBufferPointer) throws {
+        try read(try info(name), into: buffer)
+    }
+
+    /// Decodes `blob` (one of `blobs`) into `buffer`, which must be exactly `blob.length` bytes.
+    public func read(_ blob: MMOBlobInfo, into buffer: UnsafeMutableRawBufferPointer) throws {
+        guard buffer.count == blob.length else {
+            throw error(.invalidArgument, "blob \"\(blob.name)\"", "the destination has \(buffer.count) bytes, the blob \(blob.length)")
+        }
+        try decode(blob.region, filter: blob.filter, elementSize: blob.dtype.size, location: "blob \"\(blob.name)\"", into: buffer)
+    }
+
+    /// The bytes of blob `name`, decoded and verified.
+    public func data(_ name: String) throws -> Data {
+        let blob = try info(name)
+        try checkAllocatable(blob)
+        var data = Data(count: blob.length)
+        try data.withUnsafeMutableBytes { try read(blob, into: $0) }
+        return data
+    }
+
+    /// The values of `f32` blob `name`.
+    public func floats(_ name: String) throws -> [Float] {
+        let blob = try info(name)
+        guard blob.dtype == .f32 else { throw error(.invalidArgument, "blob \"\(name)\"", "dtype is \(blob.dtype.rawValue), not f32") }
+        try checkAllocatable(blob)
+        return try [Float](unsafeUninitializedCapacity: blob.count) { buffer, initialized in
+            try read(blob, into: UnsafeMutableRawBufferPointer(buffer))
+            initialized = blob.count
+        }
+    }
+
+    /// A zero-copy view of a blob stored raw, valid while this reader lives; nil for other
+    /// codecs. With `verifyChecksum` (the default) the view's XXH3-64 is checked first.
+    public func rawView(_ name: String, verifyChecksum: Bool = true) throws -> UnsafeRawBufferPointer? {
+        let blob = try info(name)
+        guard blob.codec == .raw else { return nil }
+        let view = storedBytes(blob.region)
+        if verifyChecksum { try check(view, against: blob.checksum, location: "blob \"\(name)\"") }
+        return view
+    }
+
+    /// Calls `body` with the decoded bytes of blob `name`: the mapping itself for raw blobs,
+    /// a temporary buffer otherwise.
+    public func withBytes<R>(_ name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        if let view = try rawView(name) { return try body(view) }
+        let blob = try info(name)
+        try checkAllocatable(blob)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blob.length, alignment: 64)
+        defer { buffer.deallocate() }
+        try read(blob, into: buffer)
+        return try body(UnsafeRawBufferPointer(buffer))
+    }
+
+    /// Refuses allocations larger than the machine's memory, so a hostile length cannot trap
+    /// the allocator.
+    private func checkAllocatable(_ blob: MMOBlobInfo) throws {
+        guard UInt64(blob.length) <= ProcessInfo.processInfo.physicalMemory else {
+            throw error(.invalidArgument, "blob \"\(blob.name)\"", "\(blob.length) bytes exceed this machine's memory; decode it in parts with read(_:into:)")
+        }
+    }
+
+    // MARK: - Decoding
+
+    func check(_ bytes: UnsafeRawBufferPointer, against expected: UInt64, location: String) throws {
+        let actual = xxh3(bytes)
+        guard actual == expected else {
+            throw error(.checksumMismatch, location, "decoded bytes hash to \(hex16(actual)) but the index records \(hex16(expected)); the data is damaged")
+        }
+    }
+
+    /// Decodes one region into `destination` (exactly `region.length` bytes) and verifies it.
+    func decode(
+        _ region: MMORegion, filter: MMOFilter, elementSize: Int, location: String, into destination: UnsafeMutableRawBufferPointer
+    ) throws {
+        precondition(destination.count == region.length)
+        let stored = storedBytes(region)
+        switch region.codec {
+        case .raw:
+            if let base = destination.baseAddress, let source = stored.baseAddress { base.copyMemory(from: source, byteCount: stored.count) }
+        case .zero:
+            if let base = destination.baseAddress { base.initializeMemory(as: UInt8.self, repeating: 0, count: destination.count) }
+        case .zstd:
+            let storedActual = xxh3(stored)
+            guard storedActual == region.storedChecksum else {
+                throw error(.checksumMismatch, location, "stored bytes hash to \(hex16(storedActual)) but the index records \(hex16(region.storedChecksum ?? 0)); the data is damaged")
+            }
+            let workspace = pool.take()
+            defer { pool.give(workspace) }
+            let target = filter == .shuffle ? workspace.scratch(destination.count) : destination
+            if let failure = workspace.decompressor.decompress(stored, into: target) {
+                throw error(.decodeFailed, location, failure)
+            }
+            if filter == .shuffle { unshuffleBytes(UnsafeRawBufferPointer(target), into: destination, elementSize: elementSize) }
+        }
+        try check(UnsafeRawBufferPointer(destination), against: region.checksum, location: location)
+    }
+}
+
+// MARK: - Workspaces
+
+/// A zstd context plus a scratch buffer for unshuffling; one per concurrent decode.
+final class DecodeWorkspace {
+    let decompressor = ZstdDecompressor()
+    private var buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    /// Scratch of exactly `count` bytes (grown when needed, kept for reuse: re-allocating large
+    /// buffers would page-fault on every blob).
+    func scratch(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        if buffer.count < count {
+            buffer.deallocate()
+            buffer = .allocate(byteCount: count, alignment: 64)
+        }
+        return UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count])
+    }
+
+    deinit { buffer.deallocate() }
+}
+
+/// A locked free list of workspaces.
+final class WorkspacePool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var free: [DecodeWorkspace] = []
+
+    func take() -> DecodeWorkspace {
+        lock.lock()
+        defer { lock.unlock() }
+        return free.popLast() ?? DecodeWorkspace()
+    }
+
+    func give(_ workspace: DecodeWorkspace) {
+        lock.lock()
+        defer { lock.unlock() }
+        free.append(workspace)
+    }
+}

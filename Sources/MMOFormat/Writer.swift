@@ -1,0 +1,272 @@
+// Writes an .mmo file: blobs are checksummed, shuffled and zstd-compressed in parallel, laid out
+// canonically (spec §6), and committed atomically (spec §8). The same content and options give
+// the same bytes whatever the thread count.
+
+import Dispatch
+import Foundation
+
+/// How the writer encodes blobs.
+public struct MMOWriteOptions: Sendable {
+    /// zstd level chosen by measurement on the `small` joint state (Formats/mmo-v1.md §10 and
+    /// `mmo-bench format --levels`): level 1 already captures almost all of what byte planes of
+    /// float data offer; higher levels cost time for a fraction of a percent.
+    public static let defaultCompressionLevel: Int32 = 1
+
+    /// zstd compression level (negative levels are zstd's fast modes).
+    public var compressionLevel: Int32 = MMOWriteOptions.defaultCompressionLevel
+    /// When false every blob is stored raw (all-zero blobs still use the `zero` codec).
+    public var compress = true
+    /// Worker threads for checksums, shuffling and compression.
+    public var threads = ProcessInfo.processInfo.activeProcessorCount
+    /// A compressed blob is kept only if it is at least this fraction smaller than raw; otherwise
+    /// raw storage (zero-copy, fastest to read) wins.
+    public var minimumSaving = 0.02
+    /// Raw bytes encoded per parallel batch before they are written: bounds the writer's memory.
+    public var batchBytes = 256 << 20
+
+    /// Default options: all cores, level `defaultCompressionLevel`.
+    public init() {}
+}
+
+/// What `MMOWriter.write(to:)` produced.
+public struct MMOWriteReport: Sendable {
+    /// The file written.
+    public var url: URL
+    /// Its length in bytes.
+    public var fileLength: Int
+    /// Raw bytes of all blobs plus the state document.
+    public var rawBytes: Int
+    /// Stored bytes of all regions (without header, padding and index).
+    public var storedBytes: Int
+    /// Number of blobs per codec.
+    public var codecCounts: [MMOCodec: Int]
+    /// The file's content hash (header XXH3-64), the identity recorded as lineage by children.
+    public var contentHash: UInt64
+    /// Seconds spent checksumming, shuffling and compressing.
+    public var encodeSeconds: Double
+    /// Seconds spent in fsync of the file and the folder.
+    public var syncSeconds: Double
+}
+
+/// Collects named arrays and a JSON state document, then writes them as one .mmo file.
+public struct MMOWriter {
+    private enum Source {
+        case data(Data)
+        case floats([Float])
+        /// Caller-owned memory that must stay valid until `write(to:)` returns.
+        case borrowed(UnsafeRawBufferPointer)
+
+        func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            switch self {
+            case .data(let d): return try d.withUnsafeBytes(body)
+            case .floats(let f): return try f.withUnsafeBytes(body)
+            case .borrowed(let p): return try body(p)
+            }
+        }
+    }
+
+    private struct Pending {
+        var name: String
+        var dtype: MMODType
+        var shape: [Int]
+        var hint: MMOStorageHint
+        var source: Source
+    }
+
+    /// Encoding options.
+    public var options: MMOWriteOptions
+    private var pending: [Pending] = []
+    private var names = Set<String>()
+    private var state = Data("{}".utf8)
+
+    /// An empty writer; the state document defaults to `{}`.
+    public init(options: MMOWriteOptions = MMOWriteOptions()) {
+        self.options = options
+    }
+
+    /// Names of the blobs added so far, in file order.
+    public var blobNames: [String] { pending.map(\.name) }
+
+    private static func argumentError(_ location: String, _ reason: String) -> MMOFormatError {
+        MMOFormatError(.invalidArgument, file: "MMOWriter", location: location, reason: reason)
+    }
+
+    /// Sets the state document: UTF-8 JSON whose top level is an object (spec §9).
+    public mutating func setStateDocument(_ json: Data) throws {
+        try json.withUnsafeBytes { bytes in
+            do {
+                guard case .object = try StrictJSONParser.parse(bytes, maxDepth: MMOStateDocument.maxDepth) else {
+                    throw MMOWriter.argumentError("state document", "the top level must be a JSON object")
+                }
+            } catch let e as JSONParseError {
+                throw MMOWriter.argumentError("state document", "invalid JSON at byte \(e.offset): \(e.message)")
+            }
+        }
+        state = json
+    }
+
+    /// Adds a blob whose bytes are copied (`Data` is copy-on-write, so this is usually free).
+    public mutating func add(
+        _ name: String, dtype: MMODType, shape: [Int], bytes: Data, hint: MMOStorageHint = .automatic
+    ) throws {
+        try append(Pending(name: name, dtype: dtype, shape: shape, hint: hint, source: .data(bytes)), byteCount: bytes.count)
+    }
+
+    /// Adds an `f32` blob.
+    public mutating func add(_ name: String, shape: [Int], floats: [Float], hint: MMOStorageHint = .automatic) throws {
+        try append(
+            Pending(name: name, dtype: .f32, shape: shape, hint: hint, source: .floats(floats)),
+            byteCount: floats.count * 4)
+    }
+
+    /// Adds a blob without copying: `bytes` must stay valid and unchanged until `write(to:)`
+    /// returns (the trainer's flat parameter and moment buffers are used this way).
+    public mutating func add(
+        _ name: String, dtype: MMODType, shape: [Int], unsafeBytes bytes: UnsafeRawBufferPointer,
+        hint: MMOStorageHint = .automatic
+    ) throws {
+        try append(Pending(name: name, dtype: dtype, shape: shape, hint: hint, source: .borrowed(bytes)), byteCount: bytes.count)
+    }
+
+    private mutating func append(_ blob: Pending, byteCount: Int) throws {
+        let at = "blob \"\(blob.name)\""
+        guard mmoIsValidBlobName(blob.name) else {
+            throw MMOWriter.argumentError(at, "names are 1…\(MMOLimits.maxNameLength) bytes of printable ASCII without spaces")
+        }
+        guard !names.contains(blob.name) else { throw MMOWriter.argumentError(at, "a blob of this name was already added") }
+        guard blob.shape.count <= MMOLimits.maxRank, blob.shape.allSatisfy({ $0 >= 0 }) else {
+            throw MMOWriter.argumentError(at, "shape \(blob.shape) must have at most \(MMOLimits.maxRank) non-negative dimensions")
+        }
+        var count = 1
+        for d in blob.shape {
+            let (p, o) = count.multipliedReportingOverflow(by: d)
+            guard !o, p <= MMOLimits.maxInteger else { throw MMOWriter.argumentError(at, "shape \(blob.shape) is too large") }
+            count = p
+        }
+        guard count * blob.dtype.size == byteCount else {
+            throw MMOWriter.argumentError(at, "shape \(blob.shape) × \(blob.dtype.rawValue) needs \(count * blob.dtype.size) bytes, got \(byteCount)")
+        }
+        names.insert(blob.name)
+        pending.append(blob)
+    }
+
+    // MARK: - Writing
+
+    /// Encodes every blob and atomically replaces `url` with the new file. On any error the
+    /// target is untouched and the temporary file is removed.
+    @discardableResult
+    public func write(to url: URL) throws -> MMOWriteReport {
+        let options = self.options
+        let file = try AtomicFileWriter(target: url)
+        var encodeSeconds = 0.0
+        var rawBytes = 0, storedBytes = 0
+        var codecCounts: [MMOCodec: Int] = [:]
+        var blobs: [MMOBlobInfo] = []
+        blobs.reserveCapacity(pending.count)
+
+        // Header placeholder; the real header is written last, once the index is known.
+        try file.appendZeros(MMOLimits.headerSize)
+        func place(_ encoded: EncodedRegion, source: Source) throws -> MMORegion {
+            var region = encoded.region
+            region.offset = file.position
+            switch region.codec {
+            case .raw: try source.withBytes { try file.append($0) }
+            case .zstd: try file.append(encoded.compressedBytes)
+            case .zero: break
+            }
+            try file.appendZeros(alignUp(file.position) - file.position)
+            rawBytes += region.length
+            storedBytes += region.storedLength
+            return region
+        }
+
+        let clock = ContinuousClock()
+        var started = clock.now
+        let stateEncoded = state.withUnsafeBytes { bytes in
+            RegionEncoder(level: options.compressionLevel, minimumSaving: options.minimumSaving)
+                .encode(bytes, elementSize: 1, filter: .none, compress: options.compress, allowZeroCodec: false)
+        }
+        encodeSeconds += (clock.now - started).seconds
+        let stateRegion = try place(stateEncoded, source: .data(state))
+
+        var batchStart = 0
+        while batchStart < pending.count {
+            var batchEnd = batchStart
+            var batchSize = 0
+            repeat {
+                batchSize += pending[batchEnd].dtype.size * pending[batchEnd].shape.reduce(1, *)
+                batchEnd += 1
+            } while batchEnd < pending.count && batchSize < options.batchBytes
+            started = clock.now
+            let encoded = encodeBatch(pending[batchStart..<batchEnd], options: options)
+            encodeSeconds += (clock.now - started).seconds
+            for (blob, region) in zip(pending[batchStart..<batchEnd], encoded) {
+                let placed = try place(region, source: blob.source)
+                codecCounts[placed.codec, default: 0] += 1
+                blobs.append(MMOBlobInfo(name: blob.name, dtype: blob.dtype, shape: blob.shape, filter: region.filter, region: placed))
+            }
+            batchStart = batchEnd
+        }
+
+        let index = MMOIndex(state: stateRegion, blobs: blobs).encoded()
+        let indexOffset = file.position
+        try index.withUnsafeBytes { try file.append($0) }
+        let header = MMOHeader(
+            fileLength: file.position, indexOffset: indexOffset, indexLength: index.count,
+            indexChecksum: index.withUnsafeBytes { xxh3($0) })
+        let headerBytes = header.encoded()
+        try headerBytes.withUnsafeBytes { try file.write($0, at: 0) }
+        started = clock.now
+        try file.commit()
+        let syncSeconds = (clock.now - started).seconds
+        let contentHash = headerBytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 56, as: UInt64.self) }
+        return MMOWriteReport(
+            url: url, fileLength: header.fileLength, rawBytes: rawBytes, storedBytes: storedBytes, codecCounts: codecCounts,
+            contentHash: UInt64(littleEndian: contentHash), encodeSeconds: encodeSeconds, syncSeconds: syncSeconds)
+    }
+
+    /// Encodes `batch` on `options.threads` workers, largest blobs first (for load balance);
+    /// results come back in batch order.
+    private func encodeBatch(_ batch: ArraySlice<Pending>, options: MMOWriteOptions) -> [EncodedRegion] {
+        let items = Array(batch)
+        let order = items.indices.sorted { items[$0].dtype.size * items[$0].shape.reduce(1, *) > items[$1].dtype.size * items[$1].shape.reduce(1, *) }
+        let results = UnsafeMutableBufferPointer<EncodedRegion?>.allocate(capacity: items.count)
+        results.initialize(repeating: nil)
+        defer { results.deinitialize().deallocate() }
+        let lock = NSLock()
+        var next = 0
+        let workers = max(1, min(options.threads, items.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            let encoder = RegionEncoder(level: options.compressionLevel, minimumSaving: options.minimumSaving)
+            while true {
+                lock.lock()
+                let k = next
+                next += 1
+                lock.unlock()
+                guard k < order.count else { return }
+                let item = items[order[k]]
+                // Each index is written by exactly one worker, so the slots do not race.
+                results[order[k]] = item.source.withBytes { bytes in
+                    encoder.encode(
+                        bytes, elementSize: item.dtype.size, filter: filter(for: item),
+                        compress: options.compress && item.hint != .raw, allowZeroCodec: item.hint != .raw)
+                }
+            }
+        }
+        return results.map { $0! }
+    }
+
+    private func filter(for item: Pending) -> MMOFilter {
+        guard item.dtype.size >= 2 else { return .none }
+        switch item.hint {
+        case .automatic: return item.dtype.isFloatingPoint ? .shuffle : .none
+        case .shuffle: return .shuffle
+        case .noShuffle, .raw: return .none
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

@@ -1,0 +1,377 @@
+// The MultiModelOptimizer (paper §3) over N models known only as `ParameterStore`s. One `step`
+// runs DESIGN.md's order exactly: divide accumulated gradients → clip per model → share (Alg. 1)
+// → per-model LR (Eq. 1) → AdamW → synchronize (Alg. 2) → convergence (Alg. 3). Groups, moments
+// and scratch space are allocated at construction; a step allocates nothing.
+import Foundation
+import MMOCore
+
+/// One model handed to the optimizer.
+public struct OptimizedModel {
+    /// Name used in reports, state and errors (e.g. `bert`).
+    public var name: String
+    /// The model's parameters and accumulated gradients.
+    public var store: ParameterStore
+    /// Model weight `w_i` (§3.5): its share in sharing and sync averages and its LR ratio.
+    public var weight: Double
+
+    /// A model called `name` with weight `weight` over `store`.
+    public init(name: String, store: ParameterStore, weight: Double) {
+        self.name = name
+        self.store = store
+        self.weight = weight
+    }
+}
+
+/// The list of models cannot be optimized together.
+public enum OptimizerSetupError: Error, Equatable, CustomStringConvertible {
+    /// The model list is empty.
+    case noModels
+    /// Two models share a name.
+    case duplicateModelName(String)
+    /// A model weight is not a finite number > 0.
+    case invalidWeight(model: String, weight: Double)
+
+    public var description: String {
+        switch self {
+        case .noModels: return "optimizer: no models were given; list at least one model."
+        case .duplicateModelName(let name):
+            return "optimizer: two models are called `\(name)`; give every model a distinct name."
+        case .invalidWeight(let model, let weight):
+            return "optimizer: model `\(model)` has weight \(weight); weights must be finite and > 0."
+        }
+    }
+}
+
+/// Joint AdamW over several models with gradient sharing, parameter synchronization, adaptive
+/// per-model learning rates and a non-finite guard.
+///
+/// Usage per step: each model's backward pass adds into `store.gradients` for
+/// `config.accumulationSteps` micro-batches; then `step(losses:)`; then `zeroGradients()`.
+public final class MultiModelOptimizer {
+    /// The validated configuration.
+    public let config: OptimizerConfig
+    /// The models, in the order of every per-model array.
+    public let models: [OptimizedModel]
+    /// Compatibility groups at `config.granularity` (keys with ≥ 2 models), computed once.
+    public let groups: [CompatibilityGroup]
+    /// Optimizer steps completed; the next step is `completedSteps + 1`.
+    public internal(set) var completedSteps = 0
+    /// Micro-batches recorded with `recordMicroBatch()` since the last step.
+    public internal(set) var microStep = 0
+
+    // MARK: Per-model state
+    let expAvg: [FloatBuffer]
+    let expAvgSq: [FloatBuffer]
+    /// AdamW steps taken per model (a skipped step does not count, as in PyTorch with no grad).
+    var adamSteps: [Int]
+    var consecutiveSkips: [Int]
+    var totalSkips: [Int]
+    var convergence: ConvergenceEstimator
+
+    // MARK: Precomputed layout and scratch
+    let weights: [Double]
+    let meanWeight: Double
+    private let valueBase: [UnsafeMutablePointer<Float>]
+    private let gradientBase: [UnsafeMutablePointer<Float>]
+    /// Members of all groups back to back; group `g` owns `groupStart[g] ..< groupStart[g + 1]`.
+    private let memberModel: [Int]
+    private let memberOffset: [Int]
+    private let groupStart: [Int]
+    private let groupElements: [Int]
+    /// Per model, maximal runs of consecutive tensors with the same weight-decay flag.
+    private let decayRuns: [[(offset: Int, count: Int, decays: Bool)]]
+    /// Weighted sum / average of one group (sized for the largest group).
+    private let scratch: FloatBuffer
+    private let similarityPlan: SimilarityPlan
+    private var similarityDot: [Double]
+    private var similarityA: [Double]
+    private var similarityB: [Double]
+    private var active: [Bool]
+    private var report: StepReport
+
+    /// Builds the optimizer: validates `config` and the models, groups compatible tensors and
+    /// allocates zeroed moments. Throws `OptimizerConfigError` or `OptimizerSetupError`.
+    public init(models: [OptimizedModel], config: OptimizerConfig) throws {
+        try config.validate()
+        guard !models.isEmpty else { throw OptimizerSetupError.noModels }
+        var seen = Set<String>()
+        for model in models {
+            guard seen.insert(model.name).inserted else {
+                throw OptimizerSetupError.duplicateModelName(model.name)
+            }
+            guard model.weight.isFinite && model.weight > 0 else {
+                throw OptimizerSetupError.invalidWeight(model: model.name, weight: model.weight)
+            }
+        }
+        self.config = config
+        self.models = models
+        let n = models.count
+        groups = CompatibilityGroup.groups(models: models.map(\.store.specs), granularity: config.granularity)
+        expAvg = models.map { FloatBuffer(count: $0.store.totalCount) }
+        expAvgSq = models.map { FloatBuffer(count: $0.store.totalCount) }
+        adamSteps = Array(repeating: 0, count: n)
+        consecutiveSkips = Array(repeating: 0, count: n)
+        totalSkips = Array(repeating: 0, count: n)
+        convergence = ConvergenceEstimator(models: n, window: config.convergenceWindow)
+        weights = models.map(\.weight)
+        meanWeight = weights.reduce(0, +) / Double(n)
+        valueBase = models.map { $0.store.values.pointer }
+        gradientBase = models.map { $0.store.gradients.pointer }
+
+        var memberModel: [Int] = []
+        var memberOffset: [Int] = []
+        var groupStart: [Int] = [0]
+        for group in groups {
+            for member in group.members {
+                memberModel.append(member.model)
+                memberOffset.append(models[member.model].store.offsets[member.tensor])
+            }
+            groupStart.append(memberModel.count)
+        }
+        self.memberModel = memberModel
+        self.memberOffset = memberOffset
+        self.groupStart = groupStart
+        groupElements = groups.map(\.elementCount)
+        scratch = FloatBuffer(count: groups.map(\.elementCount).max() ?? 0)
+
+        decayRuns = models.map { model in
+            var runs: [(offset: Int, count: Int, decays: Bool)] = []
+            for (t, spec) in model.store.specs.enumerated() {
+                if let last = runs.last, last.decays == spec.weightDecay {
+                    runs[runs.count - 1].count += spec.count
+                } else {
+                    runs.append((model.store.offsets[t], spec.count, spec.weightDecay))
+                }
+            }
+            return runs
+        }
+
+        similarityPlan = SimilarityPlan(groups: groups, offsets: models.map(\.store.offsets))
+        let entries = similarityPlan.entries.count
+        similarityDot = Array(repeating: 0, count: entries)
+        similarityA = Array(repeating: 0, count: entries)
+        similarityB = Array(repeating: 0, count: entries)
+        active = Array(repeating: true, count: n)
+        report = StepReport(
+            step: 0,
+            models: models.map {
+                ModelStepReport(
+                    name: $0.name, learningRate: 0, gradientNorm: 0, clipped: false, skipped: false,
+                    consecutiveSkips: 0, convergenceRate: 1)
+            },
+            gradientsShared: false, parametersSynchronized: false, convergenceUpdated: false,
+            similarities: similarityPlan.entries, timings: StepTimings())
+    }
+
+    // MARK: - Queries
+
+    /// Convergence rates `r_i` (Alg. 3), one per model.
+    public var convergenceRates: [Double] { convergence.rates }
+
+    /// Index of the first model skipped more than `config.maxConsecutiveSkips` times in a row,
+    /// if any: the trainer should stop with a checkpoint and name `models[index].name`.
+    public var modelOverSkipLimit: Int? {
+        consecutiveSkips.firstIndex { $0 > config.maxConsecutiveSkips }
+    }
+
+    /// Learning rate of model `i` at 1-based step `t` from the current convergence rate.
+    public func learningRate(model i: Int, step t: Int) -> Double {
+        LearningRateSchedule.learningRate(
+            step: t, config: config, convergenceRate: convergence.rates[i], weight: weights[i],
+            meanWeight: meanWeight)
+    }
+
+    // MARK: - Step
+
+    /// Notes that one more micro-batch has been accumulated into the gradients (optional; keeps
+    /// `microStep` in the state meaningful for a checkpoint taken inside an accumulation).
+    public func recordMicroBatch() {
+        precondition(microStep < config.accumulationSteps, "more micro-batches than accumulationSteps")
+        microStep += 1
+    }
+
+    /// Sets every model's gradients to zero (after a step, before the next accumulation).
+    public func zeroGradients() {
+        for model in models { model.store.zeroGradients() }
+    }
+
+    /// One optimizer step. `losses[i]` is model i's loss for this step (mean over micro-batches);
+    /// the gradients hold the sum over `config.accumulationSteps` micro-batches.
+    ///
+    /// A model whose loss or gradient holds NaN or Inf is skipped: its parameters, moments,
+    /// AdamW step count, loss history and rate are untouched and it takes no part in sharing or
+    /// synchronization. Its gradient buffer is left divided (and garbage); zero it as usual.
+    @discardableResult
+    public func step(losses: [Float]) -> StepReport {
+        precondition(losses.count == models.count, "step: \(losses.count) losses for \(models.count) models")
+        precondition(
+            microStep == 0 || microStep == config.accumulationSteps,
+            "step after \(microStep) of \(config.accumulationSteps) micro-batches")
+        let t = completedSteps + 1
+        var clock = Stopwatch()
+        report.step = t
+
+        // 1. Accumulated sum → mean, global norm, non-finite guard, clipping.
+        let divisor = Float(config.accumulationSteps)
+        for i in models.indices {
+            let count = models[i].store.totalCount
+            let norm = FlatKernels.divideAndSumSquares(gradientBase[i], count, divisor: divisor).squareRoot()
+            let ok = losses[i].isFinite && norm.isFinite
+            active[i] = ok
+            var clipped = false
+            if ok, let maxNorm = config.maxGradientNorm {
+                // torch.nn.utils.clip_grad_norm_: coef = max / (norm + 1e-6), applied when < 1.
+                let coefficient = Float(maxNorm) / (Float(norm) + 1e-6)
+                if coefficient < 1 {
+                    FlatKernels.scale(gradientBase[i], count, by: coefficient)
+                    clipped = true
+                }
+            }
+            report.models[i].gradientNorm = norm
+            report.models[i].clipped = clipped
+            report.models[i].skipped = !ok
+        }
+        report.timings.clip = clock.lap()
+
+        // Cross-model similarity of the gradients as they are before mixing (§5.2).
+        if config.logGradientSimilarity { computeSimilarities() }
+        report.timings.similarity = clock.lap()
+
+        // 2. Gradient sharing (Alg. 1).
+        let share = config.gradientSharing && t % config.shareEvery == 0
+        if share { mixGroups(gradientBase, coefficient: config.sharingCoefficient) }
+        report.gradientsShared = share
+        report.timings.sharing = clock.lap()
+
+        // 3. Per-model learning rates (Eq. 1).
+        for i in models.indices { report.models[i].learningRate = learningRate(model: i, step: t) }
+        report.timings.learningRate = clock.lap()
+
+        // 4. AdamW, PyTorch semantics, on the models that passed the guard.
+        for i in models.indices where active[i] {
+            adamSteps[i] += 1
+            let lr = report.models[i].learningRate
+            let withDecay = scalars(lr: lr, step: adamSteps[i], decays: true)
+            let withoutDecay = scalars(lr: lr, step: adamSteps[i], decays: false)
+            for run in decayRuns[i] {
+                AdamW.update(
+                    parameters: valueBase[i] + run.offset, gradients: gradientBase[i] + run.offset,
+                    expAvg: expAvg[i].pointer + run.offset, expAvgSq: expAvgSq[i].pointer + run.offset,
+                    count: run.count, scalars: run.decays ? withDecay : withoutDecay)
+            }
+        }
+        report.timings.adamW = clock.lap()
+
+        // 5. Parameter synchronization (Alg. 2).
+        let sync = config.parameterSync && t % config.syncEvery == 0
+        if sync { mixGroups(valueBase, coefficient: config.syncCoefficient) }
+        report.parametersSynchronized = sync
+        report.timings.sync = clock.lap()
+
+        // 6. Convergence estimation (Alg. 3) and skip counters.
+        let updateRates = t % config.convergenceEvery == 0
+        for i in models.indices {
+            if active[i] {
+                convergence.record(losses[i], model: i)
+                if updateRates { convergence.update(model: i) }
+                consecutiveSkips[i] = 0
+            } else {
+                consecutiveSkips[i] += 1
+                totalSkips[i] += 1
+            }
+            report.models[i].consecutiveSkips = consecutiveSkips[i]
+            report.models[i].convergenceRate = convergence.rates[i]
+        }
+        report.convergenceUpdated = updateRates
+        report.timings.convergence = clock.lap()
+
+        completedSteps = t
+        microStep = 0
+        return report
+    }
+
+    // MARK: - Mechanisms
+
+    private func scalars(lr: Double, step: Int, decays: Bool) -> AdamW.Scalars {
+        AdamW.Scalars(
+            learningRate: lr, step: step, beta1: config.beta1, beta2: config.beta2,
+            epsilon: config.epsilon, weightDecay: config.weightDecay, decays: decays)
+    }
+
+    /// Alg. 1 (on gradients) or Alg. 2 (on values): per group with ≥ 2 active models,
+    /// `avg = Σ w·x / Σ w` over the active members' tensors, then `x ← (1 − c)·x + c·avg`.
+    /// Models skipped this step neither contribute nor receive; a group left with one active
+    /// model is not touched (mixing a tensor with itself would only add rounding).
+    private func mixGroups(_ base: [UnsafeMutablePointer<Float>], coefficient: Double) {
+        if coefficient == 0 { return }
+        let keep = Float(1 - coefficient)
+        let take = Float(coefficient)
+        let sum = scratch.pointer
+        for g in groups.indices {
+            let members = groupStart[g]..<groupStart[g + 1]
+            let n = groupElements[g]
+            var distinct = 0
+            var last = -1
+            for k in members where active[memberModel[k]] && memberModel[k] != last {
+                distinct += 1
+                last = memberModel[k]
+            }
+            if distinct < 2 { continue }
+            var totalWeight = 0.0
+            var first = true
+            for k in members where active[memberModel[k]] {
+                let weight = weights[memberModel[k]]
+                FlatKernels.accumulate(
+                    into: sum, base[memberModel[k]] + memberOffset[k], n, weight: Float(weight), first: first)
+                totalWeight += weight
+                first = false
+            }
+            FlatKernels.divide(sum, n, by: Float(totalWeight))
+            for k in members where active[memberModel[k]] {
+                FlatKernels.mix(base[memberModel[k]] + memberOffset[k], sum, n, keep: keep, take: take)
+            }
+        }
+    }
+
+    private func computeSimilarities() {
+        for e in similarityDot.indices {
+            similarityDot[e] = 0
+            similarityA[e] = 0
+            similarityB[e] = 0
+        }
+        for pair in similarityPlan.pairs {
+            let entry = similarityPlan.entries[pair.entry]
+            guard active[entry.modelA] && active[entry.modelB] else { continue }
+            let r = FlatKernels.dotAndNorms(
+                gradientBase[entry.modelA] + pair.offsetA, gradientBase[entry.modelB] + pair.offsetB, pair.count)
+            similarityDot[pair.entry] += r.dot
+            similarityA[pair.entry] += r.aa
+            similarityB[pair.entry] += r.bb
+        }
+        for e in similarityDot.indices {
+            let entry = similarityPlan.entries[e]
+            let defined =
+                active[entry.modelA] && active[entry.modelB] && similarityA[e] > 0 && similarityB[e] > 0
+            report.similarities[e].cosine =
+                defined ? similarityDot[e] / (similarityA[e] * similarityB[e]).squareRoot() : nil
+        }
+    }
+}
+
+/// Seconds between successive `lap()` calls on the monotonic clock (no allocation).
+struct Stopwatch {
+    private var last = Stopwatch.now()
+
+    /// Seconds since the previous lap (or since creation).
+    mutating func lap() -> Double {
+        let now = Stopwatch.now()
+        defer { last = now }
+        return now - last
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+}
