@@ -58,7 +58,9 @@ let package = Package(
         .testTarget(name: "MMOCoreTests", dependencies: ["MMOCore"]),
         .testTarget(name: "MMOFormatTests", dependencies: ["MMOFormat"]),
         .testTarget(name: "MMODataTests", dependencies: ["MMOData"]),
-        .testTarget(name: "MMOModelsTests", dependencies: ["MMOModels", "MMOFormat"]),
+        // Test support: counts heap allocations so a test can prove a step allocates nothing.
+        .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
+        .testTarget(name: "MMOModelsTests", dependencies: ["MMOModels", "MMOFormat", "CMallocCounter"]),
         .testTarget(name: "MMOOptimTests", dependencies: ["MMOOptim", "MMOFormat"]),
         .testTarget(name: "MMOTrainingTests", dependencies: ["MMOTraining"]),
     ],
