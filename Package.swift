@@ -63,7 +63,9 @@ let package = Package(
         .executableTarget(
             name: "mmo-format-testwriter", dependencies: ["MMOFormat"], path: "Tests/MMOFormatTestWriter"),
         .testTarget(name: "MMODataTests", dependencies: ["MMOData"]),
-        .testTarget(name: "MMOModelsTests", dependencies: ["MMOModels", "MMOFormat"]),
+        // Test support: counts heap allocations so a test can prove a step allocates nothing.
+        .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
+        .testTarget(name: "MMOModelsTests", dependencies: ["MMOModels", "MMOFormat", "CMallocCounter"]),
         .testTarget(name: "MMOOptimTests", dependencies: ["MMOOptim", "MMOFormat"]),
         .testTarget(name: "MMOTrainingTests", dependencies: ["MMOTraining"]),
     ],

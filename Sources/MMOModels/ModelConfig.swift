@@ -65,3 +65,49 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         self.initializerRange = initializerRange
     }
 }
+
+// MARK: - Derived values and validation
+
+extension ModelConfig {
+    /// Channels per attention head (`hiddenSize / numHeads`).
+    public var headSize: Int { hiddenSize / numHeads }
+
+    /// The longest sequence the position table allows: `maxPositions`, minus RoBERTa's
+    /// `padTokenID + 1` offset.
+    public var maxSequenceLength: Int {
+        family == .roberta ? maxPositions - padTokenID - 1 : maxPositions
+    }
+
+    /// Checks that the numbers describe a buildable classifier; throws `ModelError.invalidConfig`
+    /// naming the field and what to change.
+    public func validate() throws {
+        func fail(_ field: String, _ message: String) -> ModelError {
+            .invalidConfig(field: field, message: message)
+        }
+        if vocabSize < 1 { throw fail("vocabSize", "must be at least 1 (got \(vocabSize))") }
+        if hiddenSize < 1 { throw fail("hiddenSize", "must be at least 1 (got \(hiddenSize))") }
+        if numLayers < 1 { throw fail("numLayers", "must be at least 1 (got \(numLayers))") }
+        if numHeads < 1 || hiddenSize % numHeads != 0 {
+            throw fail("numHeads", "must be positive and divide hiddenSize \(hiddenSize) (got \(numHeads))")
+        }
+        if intermediateSize < 1 { throw fail("intermediateSize", "must be at least 1 (got \(intermediateSize))") }
+        if numLabels < 2 {
+            throw fail("numLabels", "must be at least 2: these are single-label classifiers (got \(numLabels))")
+        }
+        if !(0..<vocabSize).contains(padTokenID) {
+            throw fail("padTokenID", "must be a token id in 0..<\(vocabSize) (got \(padTokenID))")
+        }
+        if maxSequenceLength < 1 {
+            let need = family == .roberta ? "padTokenID + 2 = \(padTokenID + 2)" : "1"
+            throw fail("maxPositions", "must be at least \(need) (got \(maxPositions))")
+        }
+        if typeVocabSize < 1 { throw fail("typeVocabSize", "must be at least 1 (got \(typeVocabSize))") }
+        for (field, p) in [("hiddenDropout", hiddenDropout), ("attentionDropout", attentionDropout)] where !(p >= 0 && p < 1) {
+            throw fail(field, "must be in [0, 1) (got \(p))")
+        }
+        if !(layerNormEps > 0) { throw fail("layerNormEps", "must be positive (got \(layerNormEps))") }
+        if !(initializerRange >= 0 && initializerRange.isFinite) {
+            throw fail("initializerRange", "must be a finite non-negative std (got \(initializerRange))")
+        }
+    }
+}

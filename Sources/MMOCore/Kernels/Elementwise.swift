@@ -6,9 +6,9 @@
 ///
 /// - Parameters:
 ///   - out: `(N)`, may alias `input`.
-///   - mask: `(N)`, saved for backward (untouched when `p == 0`).
+///   - mask: `(N)`, saved for backward; may be nil when `p == 0` (then it is not touched).
 public func dropoutForward(
-    out: UnsafeMutablePointer<Float>, mask: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+    out: UnsafeMutablePointer<Float>, mask: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>,
     N: Int, probability p: Float, rng: inout PhiloxRNG
 ) {
     precondition(p >= 0 && p < 1, "dropout probability \(p) must be in [0, 1)")
@@ -16,6 +16,7 @@ public func dropoutForward(
         if UnsafePointer(out) != input { out.update(from: input, count: N) }
         return
     }
+    guard let mask else { preconditionFailure("dropout probability \(p) needs a mask buffer") }
     let keep = 1 / (1 - p)
     for i in 0..<N {
         let m: Float = rng.uniform() < p ? 0 : keep
@@ -24,14 +25,15 @@ public func dropoutForward(
     }
 }
 
-/// `dInput += dOut ⊙ mask` (with `p == 0`: `dInput += dOut`).
+/// `dInput += dOut ⊙ mask` (with `p == 0`: `dInput += dOut`, and `mask` may be nil).
 public func dropoutBackward(
-    dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>, mask: UnsafePointer<Float>,
+    dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
     N: Int, probability p: Float
 ) {
     if p == 0 {
         for i in 0..<N { dInput[i] += dOut[i] }
     } else {
+        guard let mask else { preconditionFailure("dropout probability \(p) needs its mask") }
         for i in 0..<N { dInput[i] += dOut[i] * mask[i] }
     }
 }

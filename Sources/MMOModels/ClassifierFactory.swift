@@ -1,0 +1,20 @@
+// One entry point that builds the right family from a config, with named seeded streams.
+import MMOCore
+
+/// Builds the classifier `config.family` describes, initialised as Hugging Face does from the
+/// stream `init/<family>` of `seed`; dropout draws from the stream `dropout/<family>` of `seed`.
+/// Give each model of a run its own seed to make two models of one family differ.
+///
+/// - Throws: `ModelError.invalidConfig` naming the field when the config is not buildable.
+public func makeClassifier(config: ModelConfig, seed: UInt64) throws -> any SequenceClassifier {
+    var initRNG = PhiloxRNG(seed: seed, stream: "init/\(config.family.rawValue)")
+    let dropoutRNG = PhiloxRNG(seed: seed, stream: "dropout/\(config.family.rawValue)")
+    switch config.family {
+    case .bert:
+        return try BertForSequenceClassification(config: config, initRNG: &initRNG, dropoutRNG: dropoutRNG)
+    case .roberta:
+        return try RobertaForSequenceClassification(config: config, initRNG: &initRNG, dropoutRNG: dropoutRNG)
+    case .gpt2:
+        return try GPT2ForSequenceClassification(config: config, initRNG: &initRNG, dropoutRNG: dropoutRNG)
+    }
+}
