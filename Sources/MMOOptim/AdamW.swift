@@ -44,33 +44,50 @@ public enum AdamW {
 
     /// Updates `n` parameters in place from their gradients and moments.
     ///
-    /// The decay multiply is skipped when `decayFactor == 1`, as PyTorch skips it for a group
-    /// with `weight_decay == 0`.
+    /// Where decay does not apply `decayFactor` is 1 and the multiply is exact, as PyTorch skipping
+    /// it for a group with `weight_decay == 0`.
     public static func update(
         parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
         expAvg m: UnsafeMutablePointer<Float>, expAvgSq v: UnsafeMutablePointer<Float>, count n: Int,
         scalars s: Scalars
     ) {
-        if s.decayFactor != 1 {
-            for i in 0..<n { p[i] = p[i] * s.decayFactor }
+        // One pass over memory: the decay product is rounded on its own, as PyTorch's separate
+        // `mul_` rounds it, before the Adam update is added. Lanes are explicit because the
+        // compiler leaves this loop scalar; lane arithmetic is the same IEEE operations.
+        typealias Lanes = FlatKernels.Lanes
+        let lanes = FlatKernels.lanes
+        var i = 0
+        while i + lanes <= n {
+            let gi = FlatKernels.load(g + i)
+            let (pi, mi, vi) = step(FlatKernels.load(p + i), gi, FlatKernels.load(m + i), FlatKernels.load(v + i), s)
+            FlatKernels.store(mi, m + i)
+            FlatKernels.store(vi, v + i)
+            FlatKernels.store(pi, p + i)
+            i += lanes
         }
-        let w1 = s.oneMinusBeta1
-        let b2 = s.beta2
-        let w2 = s.oneMinusBeta2
-        let step = s.negativeStepSize
-        let bc2 = s.biasCorrection2Sqrt
-        let eps = s.epsilon
-        for i in 0..<n {
-            let gi = g[i]
-            // torch.lerp with weight < 0.5: m + w·(g − m)
-            let mi = m[i] + w1 * (gi - m[i])
-            // mul_(β2).addcmul_(g, g, value=1 − β2): v·β2 + (1 − β2)·g·g
-            let vi = v[i] * b2 + w2 * gi * gi
-            m[i] = mi
-            v[i] = vi
-            let denom = vi.squareRoot() / bc2 + eps
-            // addcdiv_(m, denom, value=−step_size): p + (−step_size·m) / denom
-            p[i] = p[i] + step * mi / denom
+        while i < n {
+            let (pi, mi, vi) = step(
+                Lanes(repeating: p[i]), Lanes(repeating: g[i]), Lanes(repeating: m[i]), Lanes(repeating: v[i]), s)
+            m[i] = mi[0]
+            v[i] = vi[0]
+            p[i] = pi[0]
+            i += 1
         }
+    }
+
+    /// The element update, lane by lane.
+    @inline(__always)
+    private static func step(
+        _ p: FlatKernels.Lanes, _ g: FlatKernels.Lanes, _ m: FlatKernels.Lanes, _ v: FlatKernels.Lanes,
+        _ s: Scalars
+    ) -> (p: FlatKernels.Lanes, m: FlatKernels.Lanes, v: FlatKernels.Lanes) {
+        // torch.lerp with weight < 0.5: m + w·(g − m)
+        let m = m + s.oneMinusBeta1 * (g - m)
+        // mul_(β2).addcmul_(g, g, value=1 − β2): v·β2 + (1 − β2)·g·g
+        let v = v * s.beta2 + s.oneMinusBeta2 * g * g
+        let denom = v.squareRoot() / s.biasCorrection2Sqrt + s.epsilon
+        // addcdiv_(m, denom, value=−step_size): p + (−step_size·m) / denom
+        let p = p * s.decayFactor + s.negativeStepSize * m / denom
+        return (p, m, v)
     }
 }

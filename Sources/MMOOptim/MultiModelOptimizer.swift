@@ -31,6 +31,7 @@ public enum OptimizerSetupError: Error, Equatable, CustomStringConvertible {
     /// A model weight is not a finite number > 0.
     case invalidWeight(model: String, weight: Double)
 
+    /// What went wrong and what to do, naming the field or model.
     public var description: String {
         switch self {
         case .noModels: return "optimizer: no models were given; list at least one model."

@@ -170,6 +170,7 @@ public struct OptimizerConfigError: Error, Equatable, CustomStringConvertible {
     /// What the field must be.
     public var requirement: String
 
+    /// What went wrong and what to do, naming the field or model.
     public var description: String {
         "optimizer config field `\(field)` is \(value); it must be \(requirement). Fix it in the run config."
     }

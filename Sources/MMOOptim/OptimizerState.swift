@@ -54,6 +54,7 @@ public enum OptimizerStateError: Error, Equatable, CustomStringConvertible {
     /// A field holds an impossible value.
     case invalidField(String)
 
+    /// What went wrong and what to do, naming the field or model.
     public var description: String {
         switch self {
         case .unsupportedVersion(let v):

@@ -1,13 +1,13 @@
-// `mmo-bench`: timing of the numeric core and the models. One subcommand per area; each prints a
-// table (or JSON with `--json`).
+// `mmo-bench`: timing of the package's parts, one subcommand per area; each prints a table (or
+// JSON with `--json`) and, where a PyTorch counterpart exists, the ratio against it.
 import ArgumentParser
 
 /// The root command; the work happens in the subcommands.
 struct MMOBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mmo-bench",
-        abstract: "Benchmarks of the MultiModelOptimizer numeric core and models.",
-        subcommands: [CoreBench.self])
+        abstract: "Benchmarks of the MultiModelOptimizer package.",
+        subcommands: [CoreBench.self, BenchOptim.self])
 }
 
 MMOBench.main()

@@ -1,0 +1,165 @@
+// `mmo-bench optim`: the MultiModelOptimizer's own cost per step (clip, sharing, learning rates,
+// AdamW, synchronization, convergence) on three parameter stores with the exact shapes of the
+// `small` BERT / GPT-2 / RoBERTa configs, specs written out here with Hugging Face names.
+import ArgumentParser
+import Foundation
+import MMOCore
+import MMOOptim
+
+struct BenchOptim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "optim",
+        abstract: "Time one MultiModelOptimizer step per mechanism on the `small` model shapes.")
+
+    @Option(help: "Measured steps (after the warm-up steps).")
+    var steps = 20
+
+    @Option(help: "Unmeasured warm-up steps.")
+    var warmup = 3
+
+    @Option(help: "Compatibility-key granularity: paper, role or layer.")
+    var granularity = "paper"
+
+    @Flag(help: "Also compute the cross-model gradient similarities every step.")
+    var similarity = false
+
+    func validate() throws {
+        guard steps >= 1, warmup >= 0 else { throw ValidationError("--steps must be ≥ 1 and --warmup ≥ 0") }
+        guard SharingGranularity(rawValue: granularity) != nil else {
+            throw ValidationError("--granularity must be paper, role or layer, not \(granularity)")
+        }
+    }
+
+    func run() throws {
+        let models: [(String, [ParameterSpec], Double)] = [
+            ("bert", SmallShapes.bert(), 1.0), ("gpt2", SmallShapes.gpt2(), 0.8), ("roberta", SmallShapes.roberta(), 1.2),
+        ]
+        let stores = models.map { ParameterStore(specs: $0.1) }
+        let gradients = stores.enumerated().map { m, store -> FloatBuffer in
+            var rng = PhiloxRNG(seed: 42, stream: "bench/\(m)")
+            rng.fillNormal(store.values.pointer, count: store.totalCount, std: 0.02)
+            let g = FloatBuffer(count: store.totalCount)
+            rng.fillNormal(g.pointer, count: g.count, std: 1e-3)
+            return g
+        }
+        // Paper settings, but synchronize every step so that each step measures one sync;
+        // the amortized line divides by the paper's interval (10).
+        var config = OptimizerConfig()
+        config.syncEvery = 1
+        config.maxGradientNorm = 1
+        config.logGradientSimilarity = similarity
+        config.granularity = SharingGranularity(rawValue: granularity) ?? .paper
+        let optimizer = try MultiModelOptimizer(
+            models: zip(models, stores).map { OptimizedModel(name: $0.0, store: $1, weight: $0.2) }, config: config)
+
+        var samples: [StepTimings] = []
+        for t in 0..<(warmup + steps) {
+            for (store, g) in zip(stores, gradients) { store.gradients.copy(from: g) }
+            let report = optimizer.step(losses: [1 / Float(t + 1), 1, 1])
+            if t >= warmup { samples.append(report.timings) }
+        }
+
+        let counts = stores.map(\.totalCount)
+        print("optimizer step, small shapes, \(granularity) keys, \(steps) steps (median ms):")
+        print("  parameters: " + zip(models, counts).map { "\($0.0) \($1)" }.joined(separator: ", ")
+            + ", total \(counts.reduce(0, +))")
+        print("  groups: \(optimizer.groups.count), shared tensors: \(optimizer.groups.map(\.members.count).reduce(0, +))")
+        func median(_ phase: (StepTimings) -> Double) -> Double {
+            let sorted = samples.map(phase).sorted()
+            return 1000 * sorted[sorted.count / 2]
+        }
+        let rows: [(String, Double)] = [
+            ("clip (mean, norm, guard)", median(\.clip)),
+            ("similarity", median(\.similarity)),
+            ("sharing (Alg. 1)", median(\.sharing)),
+            ("learning rates", median(\.learningRate)),
+            ("AdamW", median(\.adamW)),
+            ("sync (Alg. 2), one", median(\.sync)),
+            ("convergence (Alg. 3)", median(\.convergence)),
+        ]
+        for (name, ms) in rows { print("  \(name.padding(toLength: 26, withPad: " ", startingAt: 0)) \(format(ms))") }
+        let amortizedSync = median(\.sync) / 10
+        let total = median(\.total) - median(\.sync) + amortizedSync
+        print("  sharing + sync/10         \(format(median(\.sharing) + amortizedSync))")
+        print("  total, sync every 10      \(format(total))")
+    }
+
+    private func format(_ ms: Double) -> String { String(format: "%8.3f ms", ms) }
+}
+
+/// Parameter specs with the exact shapes of the `small` configs (hidden 256, 4 layers, ffn 1024,
+/// vocabulary 8000, 2 labels; 512 positions, 514 for RoBERTa) and Hugging Face names.
+enum SmallShapes {
+    static let hidden = 256, layers = 4, ffn = 1024, vocabulary = 8000, labels = 2
+
+    private static func p(
+        _ name: String, _ shape: [Int], _ kind: ParameterKind, _ role: String, _ block: Int? = nil
+    ) -> ParameterSpec {
+        ParameterSpec(name: name, shape: shape, kind: kind, role: role, block: block, weightDecay: shape.count > 1)
+    }
+
+    private static func norm(_ prefix: String, _ block: Int? = nil) -> [ParameterSpec] {
+        [p("\(prefix).weight", [hidden], .norm, "norm.weight", block), p("\(prefix).bias", [hidden], .norm, "norm.bias", block)]
+    }
+
+    private static func linear(
+        _ prefix: String, out: Int, in: Int, _ kind: ParameterKind, _ role: String, _ block: Int? = nil, bias: Bool = true
+    ) -> [ParameterSpec] {
+        [p("\(prefix).weight", [out, `in`], kind, "\(role).weight", block)]
+            + (bias ? [p("\(prefix).bias", [out], kind, "\(role).bias", block)] : [])
+    }
+
+    /// BERT and RoBERTa encoder layers (post-LN), `prefix` = `bert` or `roberta`.
+    private static func encoder(_ prefix: String) -> [ParameterSpec] {
+        (0..<layers).flatMap { l -> [ParameterSpec] in
+            let b = "\(prefix).encoder.layer.\(l)"
+            return linear("\(b).attention.self.query", out: hidden, in: hidden, .attention, "attention.query", l)
+                + linear("\(b).attention.self.key", out: hidden, in: hidden, .attention, "attention.key", l)
+                + linear("\(b).attention.self.value", out: hidden, in: hidden, .attention, "attention.value", l)
+                + linear("\(b).attention.output.dense", out: hidden, in: hidden, .attention, "attention.output", l)
+                + norm("\(b).attention.output.LayerNorm", l)
+                + linear("\(b).intermediate.dense", out: ffn, in: hidden, .ffn, "ffn.in", l)
+                + linear("\(b).output.dense", out: hidden, in: ffn, .ffn, "ffn.out", l)
+                + norm("\(b).output.LayerNorm", l)
+        }
+    }
+
+    private static func embeddings(_ prefix: String, positions: Int, types: Int) -> [ParameterSpec] {
+        [
+            p("\(prefix).embeddings.word_embeddings.weight", [vocabulary, hidden], .embedding, "embedding.word"),
+            p("\(prefix).embeddings.position_embeddings.weight", [positions, hidden], .embedding, "embedding.position"),
+            p("\(prefix).embeddings.token_type_embeddings.weight", [types, hidden], .embedding, "embedding.token_type"),
+        ] + norm("\(prefix).embeddings.LayerNorm")
+    }
+
+    static func bert() -> [ParameterSpec] {
+        embeddings("bert", positions: 512, types: 2) + encoder("bert")
+            + linear("bert.pooler.dense", out: hidden, in: hidden, .head, "head.dense")
+            + linear("classifier", out: labels, in: hidden, .head, "head.out")
+    }
+
+    static func roberta() -> [ParameterSpec] {
+        embeddings("roberta", positions: 514, types: 1) + encoder("roberta")
+            + linear("classifier.dense", out: hidden, in: hidden, .head, "head.dense")
+            + linear("classifier.out_proj", out: labels, in: hidden, .head, "head.out")
+    }
+
+    static func gpt2() -> [ParameterSpec] {
+        let blocks = (0..<layers).flatMap { l -> [ParameterSpec] in
+            let b = "transformer.h.\(l)"
+            return norm("\(b).ln_1", l)
+                + linear("\(b).attn.c_attn.q", out: hidden, in: hidden, .attention, "attention.query", l)
+                + linear("\(b).attn.c_attn.k", out: hidden, in: hidden, .attention, "attention.key", l)
+                + linear("\(b).attn.c_attn.v", out: hidden, in: hidden, .attention, "attention.value", l)
+                + linear("\(b).attn.c_proj", out: hidden, in: hidden, .attention, "attention.output", l)
+                + norm("\(b).ln_2", l)
+                + linear("\(b).mlp.c_fc", out: ffn, in: hidden, .ffn, "ffn.in", l)
+                + linear("\(b).mlp.c_proj", out: hidden, in: ffn, .ffn, "ffn.out", l)
+        }
+        return [
+            p("transformer.wte.weight", [vocabulary, hidden], .embedding, "embedding.word"),
+            p("transformer.wpe.weight", [512, hidden], .embedding, "embedding.position"),
+        ] + blocks + norm("transformer.ln_f")
+            + linear("score", out: labels, in: hidden, .head, "head.out", bias: false)
+    }
+}
