@@ -41,7 +41,10 @@ let package = Package(
         .target(name: "MMOOptim", dependencies: ["MMOCore"]),
         .target(
             name: "MMOTraining",
-            dependencies: ["MMOCore", "MMOFormat", "MMOData", "MMOModels", "MMOOptim"]),
+            dependencies: [
+                "MMOCore", "MMOFormat", "MMOData", "MMOModels", "MMOOptim",
+                .product(name: "Yams", package: "Yams"),
+            ]),
 
         // MARK: - Executables (thin: parse, validate, call one library entry point, print)
         .executableTarget(

@@ -1,1 +1,92 @@
-print("mmo-train: not built yet")
+// mmo-train: joint training of several transformer classifiers with the MultiModelOptimizer.
+import ArgumentParser
+import Foundation
+import MMOTraining
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mmo-train",
+        abstract: "Train BERT-, GPT-2- and RoBERTa-style classifiers jointly with the MultiModelOptimizer.",
+        discussion: """
+            With no arguments: the built-in default (BERT 1.0, GPT-2 0.8, RoBERTa 1.2, small size, the \
+            paper's §4.4 settings, the synthetic sentiment data) into a new folder under ./runs/.
+            A run folder holds config.json, metrics.jsonl, step-NNNNNN.mmo, last.mmo and best-<model>.mmo.
+            Ctrl-C finishes the current step, writes a checkpoint and prints the resume command.
+            Config fields are documented in docs/config.md.
+            """)
+
+    @Option(name: .long, help: "A JSON or YAML run config (see fixtures/configs/).")
+    var config: String?
+
+    @Option(name: .long, help: "Continue from a checkpoint; the run's config comes from the file.")
+    var resume: String?
+
+    @Option(name: .long, help: "The run folder (default: ./runs/<name>-<time> for a new run, the checkpoint's folder on resume).")
+    var runDir: String?
+
+    @Option(name: .long, help: "Optimizer steps to run in total (overrides training.maxSteps / epochs).")
+    var maxSteps: Int?
+
+    @Option(name: .long, help: "Epochs to run in total (overrides training.epochs).")
+    var epochs: Int?
+
+    @Option(name: .long, help: "Run seed (new runs only).")
+    var seed: UInt64?
+
+    @Option(name: .long, help: "Write step-NNNNNN.mmo every N steps (0: at each epoch end).")
+    var checkpointEvery: Int?
+
+    @Option(name: .long, help: "OpenBLAS threads (a resumed run is bit-identical only with the same count).")
+    var threads: Int?
+
+    @Flag(name: .long, help: "No progress output.")
+    var quiet = false
+
+    @Flag(name: .long, help: "Print the run summary as JSON on stdout.")
+    var json = false
+
+    func validate() throws {
+        if let s = maxSteps, s <= 0 { throw ValidationError("--max-steps must be positive, got \(s)") }
+        if let e = epochs, e <= 0 { throw ValidationError("--epochs must be positive, got \(e)") }
+        if let c = checkpointEvery, c < 0 { throw ValidationError("--checkpoint-every must be 0 or positive") }
+        if let t = threads, t <= 0 { throw ValidationError("--threads must be positive, got \(t)") }
+    }
+
+    func run() throws {
+        let overrides = RunOverrides(
+            maxSteps: maxSteps, epochs: epochs, seed: seed, checkpointEvery: checkpointEvery, threads: threads)
+        let trainer: Trainer
+        do {
+            if let resume {
+                trainer = try Trainer.resume(
+                    checkpoint: URL(fileURLWithPath: resume), configPath: config, overrides: overrides,
+                    runDirectory: runDir.map { URL(fileURLWithPath: $0) })
+            } else {
+                trainer = try Trainer.start(configPath: config, overrides: overrides, runDirectory: runDir.map { URL(fileURLWithPath: $0) })
+            }
+        } catch {
+            throw Failure(error)
+        }
+        let stop = StopSignal()
+        let summary: RunSummary
+        do {
+            summary = try trainer.run(stop: stop, progressMode: quiet ? .quiet : nil)
+        } catch {
+            throw Failure(error)
+        }
+        if json {
+            print(summary.jsonText)
+        } else if !quiet {
+            print(summary.text)
+        }
+        if summary.reason == .diverged { throw ExitCode(3) }
+    }
+}
+
+/// A library error shown as its own description (ArgumentParser prints "Error: …", exits 1).
+struct Failure: Error, CustomStringConvertible {
+    let description: String
+    init(_ error: Error) { description = "\(error)" }
+}
+
+Train.main()

@@ -1,1 +1,0 @@
-// Placeholder until this layer lands; see README.md for the layering.

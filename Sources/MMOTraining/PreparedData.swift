@@ -1,0 +1,52 @@
+// Turns a run's data section into training and validation sets, the tokenizer, and one encoded
+// copy per special-token scheme, checked against what a checkpoint recorded.
+import MMOData
+import MMOModels
+
+/// The datasets of a run, loaded and encoded.
+struct PreparedData {
+    var train: LabeledDataset
+    var validation: LabeledDataset
+    var tokenizer: WordTokenizer
+
+    /// Loads the data of `config`. `tokenizer` and `labels` come from a checkpoint on resume.
+    static func load(_ config: RunConfig, tokenizer: WordTokenizer? = nil, labels: [String]? = nil) throws -> PreparedData {
+        let data = config.data
+        let train: LabeledDataset
+        let validation: LabeledDataset
+        switch data.source {
+        case .synthetic:
+            train = SyntheticSentiment.make(count: data.syntheticTrain, seed: config.seed, stream: "data/synthetic/train")
+            validation = SyntheticSentiment.make(
+                count: data.syntheticValidation, seed: config.seed, stream: "data/synthetic/validation")
+        case .files:
+            guard let trainPath = data.train, let validationPath = data.validation else {
+                throw DataError.invalidOption(field: "data.train", reason: "both data.train and data.validation are required")
+            }
+            func options(_ path: String) throws -> TextFileOptions {
+                guard let format = data.format ?? TextFileOptions.format(forPath: path) else {
+                    throw DataError.invalidOption(field: "data.format", reason: "cannot infer the format of \(path); set tsv, csv or jsonl")
+                }
+                return TextFileOptions(format: format, textColumn: data.textColumn, labelColumn: data.labelColumn)
+            }
+            train = try DatasetLoader.load(path: trainPath, options: options(trainPath), labels: labels ?? data.labels)
+            validation = try DatasetLoader.load(
+                path: validationPath, options: options(validationPath), labels: train.labelNames)
+        }
+        if train.labelNames.count < 2 {
+            throw DataError.invalidOption(field: "data.labels", reason: "a classifier needs at least 2 classes, the data has \(train.labelNames)")
+        }
+        let tok = try tokenizer
+            ?? WordTokenizer(
+                training: train.examples.map(\.text), vocabularyLimit: data.vocabularyLimit, lowercase: data.lowercase,
+                maxLength: data.maxLength)
+        return PreparedData(train: train, validation: validation, tokenizer: tok)
+    }
+
+    /// Model architectures for `config`'s models over this data.
+    func modelConfigs(_ config: RunConfig) -> [ModelConfig] {
+        config.models.map {
+            $0.modelConfig(vocabularySize: tokenizer.vocabularySize, numLabels: train.labelNames.count, maxLength: config.data.maxLength)
+        }
+    }
+}

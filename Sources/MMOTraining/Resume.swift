@@ -1,0 +1,164 @@
+// `mmo-train --resume`: rebuild a run from a checkpoint. The config comes from the file; only
+// the run's length, checkpoint cadence and thread count may change. Models, data, seed and
+// optimizer settings that differ are refused with the field named, before anything is written.
+import Foundation
+import MMOCore
+import MMOData
+import MMOFormat
+import MMOModels
+import MMOOptim
+
+extension Trainer {
+    /// Opens `checkpoint` and rebuilds the run exactly as it was after its last step.
+    ///
+    /// - Parameters:
+    ///   - configPath: optional config that must agree with the checkpoint's on everything but
+    ///     the `training` section (whose length and cadence fields are then taken).
+    ///   - runDirectory: where to continue (default: the checkpoint's folder).
+    public static func resume(
+        checkpoint: URL, configPath: String? = nil, overrides: RunOverrides = RunOverrides(), runDirectory: URL? = nil
+    ) throws -> Trainer {
+        let path = checkpoint.path
+        let reader: MMOReader
+        let state: CheckpointState
+        do {
+            reader = try MMOReader.open(checkpoint)
+            state = try reader.stateDocument(as: CheckpointState.self)
+        } catch let error as MMOFormatError {
+            throw TrainingError.checkpoint(path: path, reason: "cannot be read: \(error)")
+        } catch let error as DecodingError {
+            throw TrainingError.checkpoint(path: path, reason: "is not a training checkpoint of this producer: \(configError(file: path, error))")
+        }
+        guard state.format == CheckpointState.FormatTag() else {
+            throw TrainingError.checkpoint(
+                path: path, reason: "state convention \(state.format.name) v\(state.format.version) is not supported (this build writes mmo-state v1)")
+        }
+
+        // The config: the checkpoint's, with permitted changes only.
+        var config = state.run
+        if let configPath {
+            let other = try RunConfig.load(path: configPath)
+            try requireSame(config, other, file: configPath)
+            config.training = other.training
+        }
+        if let seed = overrides.seed, seed != config.seed {
+            throw TrainingError.incompatibleResume(field: "--seed", reason: "the checkpoint's run uses seed \(config.seed); a resumed run keeps it")
+        }
+        config = overrides.applied(to: config)
+        try config.validate(file: path)
+
+        // Data and tokenizer: the tokenizer is the saved one; the data must be what it was.
+        let data = try PreparedData.load(config, tokenizer: state.tokenizer, labels: state.data.labelNames)
+        for (split, set) in [("train", data.train), ("validation", data.validation)]
+        where state.data.fingerprint[split] != set.fingerprint {
+            throw TrainingError.incompatibleResume(
+                field: "data.\(split)",
+                reason: "the \(split) data differs from the data this checkpoint was trained on (fingerprint \(set.fingerprint), saved \(state.data.fingerprint[split] ?? "none")); restore the original files")
+        }
+
+        // Models: the saved architectures, parameters read blob by blob with shapes checked.
+        let architectures = data.modelConfigs(config)
+        guard state.models.count == config.models.count else {
+            throw TrainingError.checkpoint(path: path, reason: "state lists \(state.models.count) models, its run config \(config.models.count)")
+        }
+        var models: [SequenceClassifier] = []
+        for (i, record) in state.models.enumerated() {
+            guard record.config == architectures[i], record.name == config.models[i].name else {
+                throw TrainingError.incompatibleResume(
+                    field: "models[\(i)]", reason: "the checkpoint's model '\(record.name)' has another architecture than the config builds")
+            }
+            let model = try makeClassifier(config: record.config, seed: modelSeed(config.seed, name: record.name))
+            try readParameters(of: model, model: record.name, from: reader, path: path)
+            guard let rng = state.rng["dropout/\(record.name)"] else {
+                throw TrainingError.checkpoint(path: path, reason: "no RNG state 'dropout/\(record.name)'")
+            }
+            model.dropoutRNG = PhiloxRNG(state: rng)
+            models.append(model)
+        }
+
+        var progress = state.progress
+        progress.totalSteps = totalSteps(config, trainCount: data.train.count)
+        if progress.totalSteps < progress.step {
+            throw TrainingError.incompatibleResume(
+                field: "--max-steps / --epochs",
+                reason: "the checkpoint is at step \(progress.step), past the requested total of \(progress.totalSteps) steps")
+        }
+        BLAS.setThreads(config.training.threads)
+        if config.training.threads != state.threads {
+            FileHandle.standardError.write(
+                Data("mmo-train: warning: resuming with \(config.training.threads) BLAS threads, the run used \(state.threads); results will not be bit-identical to an uninterrupted run\n".utf8))
+        }
+        let folder = runDirectory ?? checkpoint.deletingLastPathComponent()
+        let trainer = try Trainer(config: config, run: RunDirectory(url: folder), data: data, models: models, progress: progress)
+        try trainer.restoreOptimizer(state.optimizer, from: reader, path: path)
+        trainer.lastEval = state.metrics.lastEval
+        trainer.best = state.metrics.best
+        trainer.parent = CheckpointState.Lineage.Parent(contentHash: hex16(reader.contentHash), path: checkpoint.lastPathComponent)
+        return trainer
+    }
+
+    /// Refuses a config that differs from the checkpoint's outside the `training` section.
+    static func requireSame(_ saved: RunConfig, _ given: RunConfig, file: String) throws {
+        func refuse(_ field: String) -> TrainingError {
+            .incompatibleResume(field: field, reason: "\(file) sets a different \(field) than the checkpoint; only the training section may change on resume")
+        }
+        if saved.seed != given.seed { throw refuse("seed") }
+        if saved.models != given.models { throw refuse("models") }
+        if saved.data != given.data { throw refuse("data") }
+        var a = saved.optimizer, b = given.optimizer
+        a.totalSteps = 0
+        b.totalSteps = 0
+        if a != b { throw refuse("optimizer") }
+    }
+
+    static func readParameters(of model: SequenceClassifier, model name: String, from reader: MMOReader, path: String) throws {
+        let store = model.parameters
+        for (i, spec) in store.specs.enumerated() {
+            let blobName = CheckpointNames.parameter(model: name, spec.name)
+            try readTensor(blobName, shape: spec.shape, into: store.value(i), from: reader, path: path)
+        }
+    }
+
+    static func readTensor(_ blobName: String, shape: [Int], into target: UnsafeMutablePointer<Float>, from reader: MMOReader, path: String) throws {
+        guard let blob = reader.blob(named: blobName) else {
+            throw TrainingError.checkpoint(path: path, reason: "blob '\(blobName)' is missing")
+        }
+        guard blob.dtype == .f32, blob.shape == shape else {
+            throw TrainingError.checkpoint(
+                path: path, reason: "blob '\(blobName)' is \(blob.dtype.rawValue) \(blob.shape), the model needs f32 \(shape)")
+        }
+        do {
+            try reader.read(blob, into: UnsafeMutableRawBufferPointer(start: target, count: shape.reduce(1, *) * 4))
+        } catch {
+            throw TrainingError.checkpoint(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Restores the optimizer from its state document and the per-tensor moment blobs.
+    func restoreOptimizer(_ state: OptimizerState, from reader: MMOReader, path: String) throws {
+        var flat: [String: FloatBuffer] = [:]
+        for (m, model) in models.enumerated() {
+            let store = model.parameters
+            let names = optimizer.momentTensorNames(model: m)
+            let first = FloatBuffer(count: store.totalCount)
+            let second = FloatBuffer(count: store.totalCount)
+            for (i, spec) in store.specs.enumerated() {
+                try Trainer.readTensor(
+                    CheckpointNames.firstMoment(model: self.names[m], spec.name), shape: spec.shape,
+                    into: first.pointer + store.offsets[i], from: reader, path: path)
+                try Trainer.readTensor(
+                    CheckpointNames.secondMoment(model: self.names[m], spec.name), shape: spec.shape,
+                    into: second.pointer + store.offsets[i], from: reader, path: path)
+            }
+            flat[names.expAvg] = first
+            flat[names.expAvgSq] = second
+        }
+        do {
+            try optimizer.restore(state) { name in
+                flat[name].map { UnsafeBufferPointer(start: $0.pointer, count: $0.count) }
+            }
+        } catch {
+            throw TrainingError.checkpoint(path: path, reason: "\(error)")
+        }
+    }
+}

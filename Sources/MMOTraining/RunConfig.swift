@@ -1,0 +1,291 @@
+// The configuration of a joint training run, as written in a JSON or YAML file. Every field has
+// a default (the paper's §4.4 settings where the paper gives one); unknown fields are errors.
+import Foundation
+import MMOData
+import MMOModels
+import MMOOptim
+
+/// Size presets for models trained from scratch.
+public enum ModelSize: String, Codable, CaseIterable, Sendable {
+    /// hidden 64, 2 layers, 4 heads, FFN 256: seconds per epoch, for tests.
+    case tiny
+    /// hidden 256, 4 layers, 4 heads, FFN 1024: the default.
+    case small
+
+    var dimensions: (hidden: Int, layers: Int, heads: Int, intermediate: Int) {
+        switch self {
+        case .tiny: return (64, 2, 4, 256)
+        case .small: return (256, 4, 4, 1024)
+        }
+    }
+}
+
+/// One model of the run.
+public struct ModelEntry: Codable, Hashable, Sendable {
+    /// Free name, used in checkpoints, metrics and file names (letters, digits, `-`, `_`).
+    public var name: String
+    public var family: ModelFamily
+    /// The paper's model weight w_i (§3.5).
+    public var weight: Float = 1
+    public var size: ModelSize = .small
+    /// Overrides of the preset.
+    public var hiddenSize: Int?
+    public var numLayers: Int?
+    public var numHeads: Int?
+    public var intermediateSize: Int?
+    public var hiddenDropout: Float = 0.1
+    public var attentionDropout: Float = 0.1
+
+    public init(name: String, family: ModelFamily, weight: Float, size: ModelSize = .small) {
+        self.name = name
+        self.family = family
+        self.weight = weight
+        self.size = size
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, family, weight, size, hiddenSize, numLayers, numHeads, intermediateSize, hiddenDropout,
+            attentionDropout
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        family = try c.decode(ModelFamily.self, forKey: .family)
+        weight = try c.decodeIfPresent(Float.self, forKey: .weight) ?? 1
+        size = try c.decodeIfPresent(ModelSize.self, forKey: .size) ?? .small
+        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize)
+        numLayers = try c.decodeIfPresent(Int.self, forKey: .numLayers)
+        numHeads = try c.decodeIfPresent(Int.self, forKey: .numHeads)
+        intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize)
+        hiddenDropout = try c.decodeIfPresent(Float.self, forKey: .hiddenDropout) ?? 0.1
+        attentionDropout = try c.decodeIfPresent(Float.self, forKey: .attentionDropout) ?? 0.1
+    }
+
+    /// The architecture for a vocabulary, label count and maximum token length.
+    public func modelConfig(vocabularySize: Int, numLabels: Int, maxLength: Int) -> ModelConfig {
+        let d = size.dimensions
+        var config = ModelConfig(
+            family: family, vocabSize: vocabularySize, hiddenSize: hiddenSize ?? d.hidden,
+            numLayers: numLayers ?? d.layers, numHeads: numHeads ?? d.heads,
+            intermediateSize: intermediateSize ?? d.intermediate, maxPositions: maxLength,
+            numLabels: numLabels, hiddenDropout: hiddenDropout, attentionDropout: attentionDropout,
+            padTokenID: Int(SpecialTokenScheme(family).padID))
+        // RoBERTa counts positions from padding_idx + 1 (Hugging Face convention).
+        if family == .roberta { config.maxPositions = maxLength + config.padTokenID + 1 }
+        return config
+    }
+}
+
+extension SpecialTokenScheme {
+    /// The special-token layout a family expects.
+    public init(_ family: ModelFamily) {
+        switch family {
+        case .bert: self = .bert
+        case .gpt2: self = .gpt2
+        case .roberta: self = .roberta
+        }
+    }
+}
+
+/// Where the examples come from and how text becomes tokens.
+public struct DataConfig: Codable, Hashable, Sendable {
+    public enum Source: String, Codable, Sendable {
+        /// The paper's template sentences (§4.2), generated from the run seed.
+        case synthetic
+        /// `train` and `validation` files (SST-2 TSV, TSV, CSV or JSONL).
+        case files
+    }
+
+    public var source: Source = .synthetic
+    public var train: String?
+    public var validation: String?
+    /// File format; inferred from the extension when omitted.
+    public var format: TextFileFormat?
+    public var textColumn: String = "sentence"
+    public var labelColumn: String = "label"
+    /// Raw label values in class order; inferred from the training file when omitted.
+    public var labels: [String]?
+    /// Synthetic split sizes (paper: 500 / 100).
+    public var syntheticTrain: Int = 500
+    public var syntheticValidation: Int = 100
+    /// Most frequent training words kept (specials excluded).
+    public var vocabularyLimit: Int = 8000
+    /// Longest sequence in tokens, specials included (also the models' position count).
+    public var maxLength: Int = 64
+    public var lowercase: Bool = true
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case source, train, validation, format, textColumn, labelColumn, labels, syntheticTrain,
+            syntheticValidation, vocabularyLimit, maxLength, lowercase
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = DataConfig()
+        source = try c.decodeIfPresent(Source.self, forKey: .source) ?? d.source
+        train = try c.decodeIfPresent(String.self, forKey: .train)
+        validation = try c.decodeIfPresent(String.self, forKey: .validation)
+        format = try c.decodeIfPresent(TextFileFormat.self, forKey: .format)
+        textColumn = try c.decodeIfPresent(String.self, forKey: .textColumn) ?? d.textColumn
+        labelColumn = try c.decodeIfPresent(String.self, forKey: .labelColumn) ?? d.labelColumn
+        labels = try c.decodeIfPresent([String].self, forKey: .labels)
+        syntheticTrain = try c.decodeIfPresent(Int.self, forKey: .syntheticTrain) ?? d.syntheticTrain
+        syntheticValidation = try c.decodeIfPresent(Int.self, forKey: .syntheticValidation) ?? d.syntheticValidation
+        vocabularyLimit = try c.decodeIfPresent(Int.self, forKey: .vocabularyLimit) ?? d.vocabularyLimit
+        maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? d.maxLength
+        lowercase = try c.decodeIfPresent(Bool.self, forKey: .lowercase) ?? d.lowercase
+    }
+}
+
+/// Loop settings.
+public struct TrainingConfig: Codable, Hashable, Sendable {
+    /// Passes over the training data (ignored when `maxSteps` is set).
+    public var epochs: Int = 10
+    /// Optimizer steps to run; overrides `epochs`.
+    public var maxSteps: Int?
+    /// Examples per micro-batch, per model (paper: 16).
+    public var batchSize: Int = 16
+    /// Also evaluate every N optimizer steps (0: only at the end of each epoch).
+    public var evalEvery: Int = 0
+    /// Write `step-NNNNNN.mmo` every N optimizer steps (0: at the end of each epoch only).
+    public var checkpointEvery: Int = 0
+    /// Step checkpoints kept (older ones are deleted; `last.mmo` and `best-*.mmo` stay).
+    public var keepLast: Int = 3
+    /// Keep `best-<model>.mmo`: the checkpoint of each model's best validation accuracy.
+    public var keepBestPerModel: Bool = true
+    /// Print a plain progress line every N steps when stderr is not a terminal.
+    public var logEvery: Int = 10
+    /// OpenBLAS threads (results are bit-identical for a fixed count).
+    public var threads: Int = 2
+    /// zstd level of checkpoints.
+    public var compressionLevel: Int?
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case epochs, maxSteps, batchSize, evalEvery, checkpointEvery, keepLast, keepBestPerModel, logEvery,
+            threads, compressionLevel
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TrainingConfig()
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
+        maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? d.evalEvery
+        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
+        keepLast = try c.decodeIfPresent(Int.self, forKey: .keepLast) ?? d.keepLast
+        keepBestPerModel = try c.decodeIfPresent(Bool.self, forKey: .keepBestPerModel) ?? d.keepBestPerModel
+        logEvery = try c.decodeIfPresent(Int.self, forKey: .logEvery) ?? d.logEvery
+        threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? d.threads
+        compressionLevel = try c.decodeIfPresent(Int.self, forKey: .compressionLevel)
+    }
+}
+
+/// A whole run: models, data, loop and optimizer.
+public struct RunConfig: Codable, Equatable, Sendable {
+    public var name: String = "run"
+    public var seed: UInt64 = 42
+    public var models: [ModelEntry] = RunConfig.paperModels
+    public var data = DataConfig()
+    public var training = TrainingConfig()
+    public var optimizer = OptimizerConfig()
+
+    /// BERT 1.0, GPT-2 0.8, RoBERTa 1.2 (paper §4.4), small size.
+    public static let paperModels = [
+        ModelEntry(name: "bert", family: .bert, weight: 1.0),
+        ModelEntry(name: "gpt2", family: .gpt2, weight: 0.8),
+        ModelEntry(name: "roberta", family: .roberta, weight: 1.2),
+    ]
+
+    /// The built-in default: the paper's three models and settings on the synthetic data.
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, seed, models, data, training, optimizer }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = RunConfig()
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? d.name
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        models = try c.decodeIfPresent([ModelEntry].self, forKey: .models) ?? d.models
+        data = try c.decodeIfPresent(DataConfig.self, forKey: .data) ?? d.data
+        training = try c.decodeIfPresent(TrainingConfig.self, forKey: .training) ?? d.training
+        if c.contains(.optimizer) {
+            // OptimizerConfig fills defaults itself; reject typos here (its fields are its stored properties).
+            try c.superDecoder(forKey: .optimizer).rejectUnknownKeys(
+                Mirror(reflecting: OptimizerConfig()).children.compactMap(\.label))
+        }
+        optimizer = try c.decodeIfPresent(OptimizerConfig.self, forKey: .optimizer) ?? d.optimizer
+    }
+
+    /// Reads a JSON or YAML config file and validates it.
+    public static func load(path: String) throws -> RunConfig {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ConfigError(file: path, field: "", reason: "cannot read the config file (\((error as NSError).localizedDescription))")
+        }
+        let config = try decodeDocument(RunConfig.self, data: data, file: path)
+        try config.validate(file: path)
+        return config
+    }
+
+    /// Checks every field that decoding alone cannot; errors name the field.
+    public func validate(file: String = "config") throws {
+        func fail(_ field: String, _ reason: String) -> ConfigError { ConfigError(file: file, field: field, reason: reason) }
+        if models.isEmpty { throw fail("models", "needs at least one model") }
+        var seen = Set<String>()
+        for (i, m) in models.enumerated() {
+            let allowed = m.name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" }
+            if m.name.isEmpty || !allowed { throw fail("models[\(i)].name", "'\(m.name)' must be letters, digits, '-' or '_'") }
+            if !seen.insert(m.name).inserted { throw fail("models[\(i)].name", "'\(m.name)' is used twice") }
+            if !(m.weight > 0) || !m.weight.isFinite { throw fail("models[\(i)].weight", "must be a positive number, got \(m.weight)") }
+            let d = m.size.dimensions
+            let hidden = m.hiddenSize ?? d.hidden, heads = m.numHeads ?? d.heads
+            if hidden <= 0 || heads <= 0 || hidden % heads != 0 {
+                throw fail("models[\(i)].hiddenSize", "hidden size \(hidden) must be a positive multiple of numHeads \(heads)")
+            }
+            if (m.numLayers ?? d.layers) <= 0 { throw fail("models[\(i)].numLayers", "must be positive") }
+            if (m.intermediateSize ?? d.intermediate) <= 0 { throw fail("models[\(i)].intermediateSize", "must be positive") }
+            for (field, p) in [("hiddenDropout", m.hiddenDropout), ("attentionDropout", m.attentionDropout)] where !(p >= 0 && p < 1) {
+                throw fail("models[\(i)].\(field)", "must be in [0, 1), got \(p)")
+            }
+        }
+        if data.source == .files {
+            if data.train == nil { throw fail("data.train", "required when data.source is 'files'") }
+            if data.validation == nil { throw fail("data.validation", "required when data.source is 'files'") }
+            for (field, path) in [("data.train", data.train!), ("data.validation", data.validation!)]
+            where data.format == nil && TextFileOptions.format(forPath: path) == nil {
+                throw fail(field, "cannot tell the format of '\(path)' from its extension; set data.format to tsv, csv or jsonl")
+            }
+        } else if data.syntheticTrain <= 0 || data.syntheticValidation <= 0 {
+            throw fail("data.syntheticTrain", "synthetic split sizes must be positive")
+        }
+        if data.maxLength < 3 { throw fail("data.maxLength", "must be at least 3, got \(data.maxLength)") }
+        if data.vocabularyLimit <= 0 { throw fail("data.vocabularyLimit", "must be positive") }
+        if training.epochs <= 0 && training.maxSteps == nil { throw fail("training.epochs", "must be positive") }
+        if let s = training.maxSteps, s <= 0 { throw fail("training.maxSteps", "must be positive, got \(s)") }
+        if training.batchSize <= 0 { throw fail("training.batchSize", "must be positive, got \(training.batchSize)") }
+        if training.evalEvery < 0 { throw fail("training.evalEvery", "must be 0 or positive") }
+        if training.checkpointEvery < 0 { throw fail("training.checkpointEvery", "must be 0 or positive") }
+        if training.keepLast < 1 { throw fail("training.keepLast", "must be at least 1") }
+        if training.logEvery < 1 { throw fail("training.logEvery", "must be at least 1") }
+        if training.threads < 1 { throw fail("training.threads", "must be at least 1") }
+        if let l = training.compressionLevel, !(1...19).contains(l) { throw fail("training.compressionLevel", "must be in 1...19") }
+        do {
+            try optimizer.validate()
+        } catch {
+            throw fail("optimizer", "\(error)")
+        }
+    }
+}

@@ -1,0 +1,79 @@
+// The layout of a run folder and its retention policy:
+//   config.json           the resolved configuration
+//   metrics.jsonl         one JSON object per line (steps and evaluations)
+//   step-NNNNNN.mmo       periodic checkpoints (the newest `keepLast` are kept)
+//   last.mmo              the newest checkpoint (a hard link)
+//   best-<model>.mmo      the checkpoint of each model's best validation accuracy (a hard link)
+// Links are replaced by link-to-temporary + rename, so each name always holds a whole file.
+import Foundation
+
+/// A run folder.
+public struct RunDirectory: Sendable {
+    public let url: URL
+
+    public init(url: URL) { self.url = url }
+
+    /// Creates the folder (and parents) if needed.
+    public func create() throws {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw TrainingError.io(path: url.path, reason: "cannot create the run folder (\((error as NSError).localizedDescription))")
+        }
+    }
+
+    public var configURL: URL { url.appendingPathComponent("config.json") }
+    public var metricsURL: URL { url.appendingPathComponent("metrics.jsonl") }
+    public var lastURL: URL { url.appendingPathComponent("last.mmo") }
+
+    public func stepURL(_ step: Int) -> URL { url.appendingPathComponent(String(format: "step-%06d.mmo", step)) }
+    public func bestURL(model: String) -> URL { url.appendingPathComponent("best-\(model).mmo") }
+
+    /// Step numbers of the `step-NNNNNN.mmo` files present, ascending.
+    public func stepCheckpoints() -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+        return names.compactMap { name -> Int? in
+            guard name.hasPrefix("step-"), name.hasSuffix(".mmo") else { return nil }
+            return Int(name.dropFirst(5).dropLast(4))
+        }.sorted()
+    }
+
+    /// Points `link` at `target` atomically (hard link to a temporary name, then rename).
+    public func link(_ link: URL, to target: URL) throws {
+        let temporary = url.appendingPathComponent(".\(link.lastPathComponent).link-\(getpid())")
+        unlink(temporary.path)
+        guard Foundation.link(target.path, temporary.path) == 0 else {
+            throw TrainingError.io(path: link.path, reason: "cannot link to \(target.lastPathComponent): \(String(cString: strerror(errno)))")
+        }
+        guard rename(temporary.path, link.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary.path)
+            throw TrainingError.io(path: link.path, reason: "cannot replace: \(reason)")
+        }
+    }
+
+    /// Deletes step checkpoints beyond the newest `keep` (hard-linked names keep their data).
+    public func prune(keep: Int) {
+        let steps = stepCheckpoints()
+        for step in steps.dropLast(keep) { try? FileManager.default.removeItem(at: stepURL(step)) }
+    }
+}
+
+/// Training failures that are not configuration or data errors.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case io(path: String, reason: String)
+    case incompatibleResume(field: String, reason: String)
+    case checkpoint(path: String, reason: String)
+    case diverged(model: String, steps: Int, checkpoint: String)
+
+    public var description: String {
+        switch self {
+        case .io(let path, let reason): return "\(path): \(reason)"
+        case .incompatibleResume(let field, let reason):
+            return "cannot resume with a different \(field): \(reason)"
+        case .checkpoint(let path, let reason): return "\(path): \(reason)"
+        case .diverged(let model, let steps, let checkpoint):
+            return "model '\(model)' produced non-finite loss or gradients for \(steps) consecutive steps; stopped. The state before is saved in \(checkpoint); lower the learning rate or set optimizer.maxGradNorm, then resume with --resume \(checkpoint)"
+        }
+    }
+}

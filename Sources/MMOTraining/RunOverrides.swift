@@ -1,0 +1,59 @@
+// Command-line overrides of a run's config, and which of them a resume accepts: length,
+// checkpoint cadence and threads may change; anything that shapes the models, the data or the
+// optimizer's trajectory may not.
+import Foundation
+import MMOCore
+
+/// Overrides from the command line; nil leaves the config's value.
+public struct RunOverrides: Sendable {
+    public var maxSteps: Int?
+    public var epochs: Int?
+    public var seed: UInt64?
+    public var checkpointEvery: Int?
+    public var threads: Int?
+
+    public init(maxSteps: Int? = nil, epochs: Int? = nil, seed: UInt64? = nil, checkpointEvery: Int? = nil, threads: Int? = nil) {
+        self.maxSteps = maxSteps
+        self.epochs = epochs
+        self.seed = seed
+        self.checkpointEvery = checkpointEvery
+        self.threads = threads
+    }
+
+    /// `config` with these overrides applied.
+    public func applied(to config: RunConfig) -> RunConfig {
+        var c = config
+        if let maxSteps {
+            c.training.maxSteps = maxSteps
+        }
+        if let epochs {
+            c.training.epochs = epochs
+            c.training.maxSteps = nil
+        }
+        if let seed { c.seed = seed }
+        if let checkpointEvery { c.training.checkpointEvery = checkpointEvery }
+        if let threads { c.training.threads = threads }
+        return c
+    }
+}
+
+extension Trainer {
+    /// A new run from a config file (nil: the built-in default) with overrides. The run folder
+    /// defaults to `./runs/<name>-<yyyyMMdd-HHmmss>`.
+    public static func start(configPath: String?, overrides: RunOverrides, runDirectory: URL?) throws -> Trainer {
+        let base = try configPath.map { try RunConfig.load(path: $0) } ?? RunConfig()
+        let config = overrides.applied(to: base)
+        try config.validate(file: configPath ?? "built-in default config")
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        let folder = runDirectory ?? URL(fileURLWithPath: "runs").appendingPathComponent("\(config.name)-\(formatter.string(from: Date()))")
+        if FileManager.default.fileExists(atPath: folder.appendingPathComponent("last.mmo").path) {
+            throw TrainingError.io(
+                path: folder.path,
+                reason: "already holds a run (last.mmo); continue it with --resume \(folder.appendingPathComponent("last.mmo").path) or choose another --run-dir")
+        }
+        BLAS.setThreads(config.training.threads)
+        return try start(config: config, runDirectory: folder)
+    }
+}

@@ -1,0 +1,166 @@
+// The joint training loop, in nanoGPT's order: for each optimizer step, accumulate micro-batches
+// (forward + backward of every model on the same examples) → optimizer step (clip → share → LR →
+// AdamW → sync → convergence, inside MultiModelOptimizer) → log → periodic eval → checkpoint.
+// Everything the loop depends on is in the checkpoint, so `resume` continues bit-exactly.
+import Foundation
+import MMOCore
+import MMOData
+import MMOModels
+import MMOOptim
+
+/// Where a run stands.
+public struct TrainingProgress: Codable, Hashable, Sendable {
+    /// Optimizer steps completed.
+    public var step: Int = 0
+    /// Total optimizer steps of the run (the cosine schedule's length).
+    public var totalSteps: Int
+    /// The next micro-batch.
+    public var cursor = DataCursor()
+    /// Training examples consumed (per model).
+    public var examplesSeen: Int = 0
+}
+
+/// Best validation accuracy of a model and when it happened.
+public struct BestRecord: Codable, Hashable, Sendable {
+    public var accuracy: Double
+    public var loss: Double
+    public var step: Int
+}
+
+/// The end of `Trainer.run`.
+public struct RunSummary: Sendable {
+    public enum Reason: String, Sendable { case finished, signal, diverged }
+    public var reason: Reason
+    public var step: Int
+    public var lastCheckpoint: URL?
+    public var lastEval: [String: EvalResult]
+    public var best: [String: BestRecord]
+    public var seconds: Double
+}
+
+/// A joint training run over several classifiers.
+public final class Trainer {
+    public let config: RunConfig
+    public let run: RunDirectory
+    public let names: [String]
+    public let models: [SequenceClassifier]
+    public let optimizer: MultiModelOptimizer
+    public let tokenizer: WordTokenizer
+    public let labelNames: [String]
+    public internal(set) var progress: TrainingProgress
+    public internal(set) var lastEval: [String: EvalResult] = [:]
+    public internal(set) var best: [String: BestRecord] = [:]
+    /// The checkpoint this run last saved or was resumed from (lineage of the next save).
+    public internal(set) var parent: CheckpointState.Lineage.Parent?
+    let dataFingerprint: [String: String]
+
+    let trainSets: [EncodedDataset]
+    let validationSets: [EncodedDataset]
+    let batches: [TokenBatch]
+    let sampler: EpochSampler
+    private var order: [Int] = []
+    private var orderEpoch = -1
+    private var lossSums: [Float]
+    var stepLosses: [Float]
+
+    /// Builds a run from its parts (used by `start` and by checkpoint restore).
+    init(config: RunConfig, run: RunDirectory, data: PreparedData, models: [SequenceClassifier], progress: TrainingProgress) throws {
+        self.config = config
+        self.run = run
+        self.names = config.models.map(\.name)
+        self.models = models
+        self.tokenizer = data.tokenizer
+        self.labelNames = data.train.labelNames
+        self.progress = progress
+        self.dataFingerprint = ["train": data.train.fingerprint, "validation": data.validation.fingerprint]
+        trainSets = config.models.map { EncodedDataset(data.train, tokenizer: data.tokenizer, scheme: SpecialTokenScheme($0.family)) }
+        validationSets = config.models.map {
+            EncodedDataset(data.validation, tokenizer: data.tokenizer, scheme: SpecialTokenScheme($0.family))
+        }
+        batches = config.models.map { _ in
+            TokenBatch(maxBatchSize: config.training.batchSize, maxSequenceLength: config.data.maxLength)
+        }
+        sampler = EpochSampler(count: data.train.count, batchSize: config.training.batchSize, seed: config.seed)
+        lossSums = [Float](repeating: 0, count: models.count)
+        stepLosses = lossSums
+        var optimizerConfig = config.optimizer
+        optimizerConfig.totalSteps = progress.totalSteps
+        optimizer = try MultiModelOptimizer(
+            models: zip(config.models, models).map {
+                OptimizedModel(name: $0.name, store: $1.parameters, weight: Double($0.weight))
+            },
+            config: optimizerConfig)
+    }
+
+    /// Optimizer steps for `config` over a training set of `count` examples.
+    static func totalSteps(_ config: RunConfig, trainCount: Int) -> Int {
+        if let steps = config.training.maxSteps { return steps }
+        let batches = (trainCount + config.training.batchSize - 1) / config.training.batchSize
+        let perEpoch = (batches + config.optimizer.accumulationSteps - 1) / config.optimizer.accumulationSteps
+        return max(1, perEpoch * config.training.epochs)
+    }
+
+    /// A new run: loads the data, builds the tokenizer and freshly initialised models.
+    public static func start(config: RunConfig, runDirectory: URL) throws -> Trainer {
+        try config.validate()
+        let data = try PreparedData.load(config)
+        let architectures = data.modelConfigs(config)
+        var models: [SequenceClassifier] = []
+        for (i, architecture) in architectures.enumerated() {
+            // Each model gets its own init and dropout streams, derived from the run seed and its name.
+            models.append(try makeClassifier(config: architecture, seed: modelSeed(config.seed, name: config.models[i].name)))
+        }
+        let progress = TrainingProgress(totalSteps: totalSteps(config, trainCount: data.train.count))
+        let trainer = try Trainer(config: config, run: RunDirectory(url: runDirectory), data: data, models: models, progress: progress)
+        return trainer
+    }
+
+    // MARK: - One step
+
+    /// Runs one optimizer step: `accumulation` micro-batches through every model, then the
+    /// MultiModelOptimizer. Returns the optimizer's report.
+    @discardableResult
+    public func step() -> StepReport {
+        for i in lossSums.indices { lossSums[i] = 0 }
+        let accumulation = config.optimizer.accumulationSteps
+        for _ in 0..<accumulation {
+            if progress.cursor.epoch != orderEpoch {
+                order = sampler.order(epoch: progress.cursor.epoch)
+                orderEpoch = progress.cursor.epoch
+            }
+            let (indices, next) = sampler.batch(at: progress.cursor, order: order)
+            for m in models.indices {
+                trainSets[m].fill(batches[m], indices: indices)
+                lossSums[m] += models[m].forward(batches[m], training: true)
+                models[m].backward()
+            }
+            progress.cursor = next
+            progress.examplesSeen += indices.count
+        }
+        for i in lossSums.indices { stepLosses[i] = lossSums[i] / Float(accumulation) }
+        let report = optimizer.step(losses: stepLosses)
+        for model in models { model.parameters.zeroGradients() }
+        progress.step += 1
+        return report
+    }
+
+    /// Evaluates every model on the validation set.
+    public func evaluate() -> [String: EvalResult] {
+        var results: [String: EvalResult] = [:]
+        for m in models.indices {
+            results[names[m]] = Evaluator.evaluate(
+                models[m], on: validationSets[m], batch: batches[m], batchSize: config.training.batchSize)
+        }
+        return results
+    }
+
+    /// The seed of one model's init and dropout streams: a stream of its own per model name, so
+    /// that two models of one family start differently and keep their streams when others change.
+    static func modelSeed(_ seed: UInt64, name: String) -> UInt64 {
+        var rng = PhiloxRNG(seed: seed, stream: "model/\(name)")
+        return UInt64(rng.nextUInt32()) << 32 | UInt64(rng.nextUInt32())
+    }
+
+    /// Completed epochs (the cursor's epoch once a step has crossed the boundary).
+    public var epoch: Int { progress.cursor.epoch }
+}
