@@ -29,7 +29,7 @@ public struct BestRecord: Codable, Hashable, Sendable {
 
 /// The end of `Trainer.run`.
 public struct RunSummary: Sendable {
-    public enum Reason: String, Sendable { case finished, signal, diverged }
+    public enum Reason: String, Sendable { case finished, interrupted, diverged }
     public var reason: Reason
     public var step: Int
     public var lastCheckpoint: URL?

@@ -31,7 +31,9 @@ struct EvalRecord: Encodable {
 extension Trainer {
     /// Runs until `totalSteps`, a stop signal, or divergence. Writes `config.json`,
     /// `metrics.jsonl`, periodic and final checkpoints into the run folder.
-    public func run(stop: StopSignal? = nil, progressMode: ProgressReporter.Mode? = nil) throws -> RunSummary {
+    /// `stopAtStep` interrupts the run after that step as a signal would (checkpoint written,
+    /// schedule unchanged), so an interruption can be reproduced exactly.
+    public func run(stop: StopSignal? = nil, stopAtStep: Int? = nil, progressMode: ProgressReporter.Mode? = nil) throws -> RunSummary {
         let started = Date()
         try run.create()
         try writeResolvedConfig()
@@ -67,7 +69,11 @@ extension Trainer {
                     "eval step \(progress.step) epoch \(epoch): "
                         + names.map { String(format: "%@ acc %.3f loss %.4f", $0, lastEval[$0]!.accuracy, lastEval[$0]!.loss) }.joined(separator: "  "))
             }
-            let (stopRequested, signalName) = stop?.stopRequested ?? (false, "")
+            var (stopRequested, signalName) = stop?.stopRequested ?? (false, "")
+            if let stopAtStep, progress.step >= stopAtStep, !finished {
+                stopRequested = true
+                signalName = "--stop-at \(stopAtStep)"
+            }
             let diverged = optimizer.modelOverSkipLimit
             let checkpointDue = finished || stopRequested || diverged != nil
                 || (config.training.checkpointEvery > 0 ? progress.step % config.training.checkpointEvery == 0 : epochEnded)
@@ -81,8 +87,8 @@ extension Trainer {
                 break
             }
             if stopRequested {
-                reason = .signal
-                reporter.message("mmo-train: \(signalName) received; checkpoint written at step \(progress.step). Resume with:\n  mmo-train --resume \(run.lastURL.path)")
+                reason = .interrupted
+                reporter.message("mmo-train: stopped by \(signalName); checkpoint written at step \(progress.step). Resume with:\n  mmo-train --resume \(run.lastURL.path)")
                 break
             }
         }

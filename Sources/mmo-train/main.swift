@@ -39,6 +39,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "OpenBLAS threads (a resumed run is bit-identical only with the same count).")
     var threads: Int?
 
+    @Option(name: .long, help: "Stop after this step as Ctrl-C would (checkpoint written, schedule unchanged); resume later.")
+    var stopAt: Int?
+
     @Flag(name: .long, help: "No progress output.")
     var quiet = false
 
@@ -50,6 +53,7 @@ struct Train: ParsableCommand {
         if let e = epochs, e <= 0 { throw ValidationError("--epochs must be positive, got \(e)") }
         if let c = checkpointEvery, c < 0 { throw ValidationError("--checkpoint-every must be 0 or positive") }
         if let t = threads, t <= 0 { throw ValidationError("--threads must be positive, got \(t)") }
+        if let s = stopAt, s <= 0 { throw ValidationError("--stop-at must be positive, got \(s)") }
     }
 
     func run() throws {
@@ -70,7 +74,7 @@ struct Train: ParsableCommand {
         let stop = StopSignal()
         let summary: RunSummary
         do {
-            summary = try trainer.run(stop: stop, progressMode: quiet ? .quiet : nil)
+            summary = try trainer.run(stop: stop, stopAtStep: stopAt, progressMode: quiet ? .quiet : nil)
         } catch {
             throw Failure(error)
         }
