@@ -48,12 +48,6 @@ extension Trainer {
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         formatter.locale = Locale(identifier: "en_US_POSIX")
         let folder = runDirectory ?? URL(fileURLWithPath: "runs").appendingPathComponent("\(config.name)-\(formatter.string(from: Date()))")
-        if FileManager.default.fileExists(atPath: folder.appendingPathComponent("last.mmo").path) {
-            throw TrainingError.io(
-                path: folder.path,
-                reason: "already holds a run (last.mmo); continue it with --resume \(folder.appendingPathComponent("last.mmo").path) or choose another --run-dir")
-        }
-        BLAS.setThreads(config.training.threads)
         return try start(config: config, runDirectory: folder)
     }
 }

@@ -100,9 +100,18 @@ public final class Trainer {
         return max(1, perEpoch * config.training.epochs)
     }
 
-    /// A new run: loads the data, builds the tokenizer and freshly initialised models.
+    /// A new run: loads the data, builds the tokenizer and freshly initialised models, and sets
+    /// the BLAS thread count of `config` (checkpoints record it; resume restores it). Refuses a
+    /// folder that already holds a run, whose metrics and checkpoints the new run would overwrite.
     public static func start(config: RunConfig, runDirectory: URL) throws -> Trainer {
         try config.validate()
+        let last = RunDirectory(url: runDirectory).lastURL
+        if FileManager.default.fileExists(atPath: last.path) {
+            throw TrainingError.io(
+                path: runDirectory.path,
+                reason: "already holds a run (last.mmo); continue it with --resume \(last.path) or choose another --run-dir")
+        }
+        BLAS.setThreads(config.training.threads)
         let data = try PreparedData.load(config)
         let architectures = data.modelConfigs(config)
         var models: [SequenceClassifier] = []
