@@ -89,6 +89,14 @@ extension Trainer {
                 Data("mmo-train: warning: resuming with \(config.training.threads) BLAS threads, the run used \(state.threads); results will not be bit-identical to an uninterrupted run\n".utf8))
         }
         let folder = runDirectory ?? checkpoint.deletingLastPathComponent()
+        // Continuing into the checkpoint's own folder rewinds that run; another folder that holds
+        // a run would have its metrics and checkpoints overwritten.
+        func canonical(_ url: URL) -> String { url.resolvingSymlinksInPath().standardizedFileURL.path }
+        let otherRun = RunDirectory(url: folder).lastURL
+        if canonical(folder) != canonical(checkpoint.deletingLastPathComponent()), FileManager.default.fileExists(atPath: otherRun.path) {
+            throw TrainingError.io(
+                path: folder.path, reason: "already holds another run (last.mmo); choose an empty --run-dir or omit it to continue in \(checkpoint.deletingLastPathComponent().path)")
+        }
         let trainer = try Trainer(config: config, run: RunDirectory(url: folder), data: data, models: models, progress: progress)
         try trainer.restoreOptimizer(state.optimizer, from: reader, path: path)
         trainer.lastEval = state.metrics.lastEval
