@@ -105,18 +105,45 @@ extension Trainer {
         return trainer
     }
 
-    /// Refuses a config that differs from the checkpoint's outside the `training` section.
+    /// Refuses a config that differs from the checkpoint's outside the `training` section,
+    /// naming the first differing field (`models[0].hiddenSize`) and both values.
     static func requireSame(_ saved: RunConfig, _ given: RunConfig, file: String) throws {
-        func refuse(_ field: String) -> TrainingError {
-            .incompatibleResume(field: field, reason: "\(file) sets a different \(field) than the checkpoint; only the training section may change on resume")
+        func refuse(_ field: String, _ a: Any, _ b: Any) -> TrainingError {
+            let difference = firstDifference(a, b, path: field) ?? (field, "\(a)", "\(b)")
+            return .incompatibleResume(
+                field: difference.path,
+                reason: "\(file) has \(difference.given) where the checkpoint has \(difference.saved); only the training section may change on resume")
         }
-        if saved.seed != given.seed { throw refuse("seed") }
-        if saved.models != given.models { throw refuse("models") }
-        if saved.data != given.data { throw refuse("data") }
+        if saved.seed != given.seed { throw refuse("seed", saved.seed, given.seed) }
+        if saved.models != given.models { throw refuse("models", saved.models, given.models) }
+        if saved.data != given.data { throw refuse("data", saved.data, given.data) }
         var a = saved.optimizer, b = given.optimizer
         a.totalSteps = 0
         b.totalSteps = 0
-        if a != b { throw refuse("optimizer") }
+        if a != b { throw refuse("optimizer", a, b) }
+    }
+
+    /// The first leaf where two values of the same type differ (struct fields and array elements
+    /// walked with `Mirror`), as a dotted path and both values.
+    static func firstDifference(_ saved: Any, _ given: Any, path: String) -> (path: String, saved: String, given: String)? {
+        let a = Mirror(reflecting: saved), b = Mirror(reflecting: given)
+        let isLeaf = a.children.isEmpty || a.displayStyle == .optional || a.displayStyle == .enum
+        if isLeaf || b.children.isEmpty {
+            func text(_ value: Any) -> String {
+                let m = Mirror(reflecting: value)
+                if m.displayStyle == .optional { return m.children.first.map { "\($0.value)" } ?? "no value" }
+                return "\(value)"
+            }
+            return text(saved) == text(given) ? nil : (path, text(saved), text(given))
+        }
+        if a.displayStyle == .collection, a.children.count != b.children.count {
+            return (path, "\(a.children.count) entries", "\(b.children.count) entries")
+        }
+        for (index, (x, y)) in zip(a.children, b.children).enumerated() {
+            let child = x.label.map { "\(path).\($0)" } ?? "\(path)[\(index)]"
+            if let found = firstDifference(x.value, y.value, path: child) { return found }
+        }
+        return nil
     }
 
     static func readParameters(of model: SequenceClassifier, model name: String, from reader: MMOReader, path: String) throws {
