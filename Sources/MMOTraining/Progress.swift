@@ -54,6 +54,12 @@ public final class ProgressReporter {
         FileHandle.standardError.write(Data((prefix + text + "\n").utf8))
     }
 
+    /// Prints a message the user must see even when quiet (why the run stopped, how to resume).
+    public func notice(_ text: String) {
+        let prefix = mode == .bar ? "\r\u{1B}[K" : ""
+        FileHandle.standardError.write(Data((prefix + text + "\n").utf8))
+    }
+
     static func clock(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
         return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)

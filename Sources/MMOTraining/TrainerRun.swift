@@ -83,12 +83,12 @@ extension Trainer {
             }
             if let m = diverged {
                 reason = .diverged
-                reporter.message("mmo-train: \(TrainingError.diverged(model: names[m], steps: config.optimizer.maxConsecutiveSkips, checkpoint: run.lastURL.path))")
+                reporter.notice("mmo-train: \(TrainingError.diverged(model: names[m], steps: config.optimizer.maxConsecutiveSkips, checkpoint: run.lastURL.path))")
                 break
             }
             if stopRequested {
                 reason = .interrupted
-                reporter.message("mmo-train: stopped by \(signalName); checkpoint written at step \(progress.step). Resume with:\n  mmo-train --resume \(run.lastURL.path)")
+                reporter.notice("mmo-train: stopped by \(signalName); checkpoint written at step \(progress.step). Resume with:\n  mmo-train --resume \(run.lastURL.path)")
                 break
             }
         }
