@@ -39,8 +39,16 @@ public struct RunDirectory: Sendable {
     }
 
     /// Points `link` at `target` atomically (hard link to a temporary name, then rename).
+    /// Temporaries of killed processes (`.<name>.link-<pid>`, pid gone) are removed first: each is
+    /// a hard link that would keep an old checkpoint's bytes on disk for ever.
     public func link(_ link: URL, to target: URL) throws {
-        let temporary = url.appendingPathComponent(".\(link.lastPathComponent).link-\(getpid())")
+        let prefix = ".\(link.lastPathComponent).link-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? [] where name.hasPrefix(prefix) {
+            if let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) == -1, errno == ESRCH {
+                unlink(url.appendingPathComponent(name).path)
+            }
+        }
+        let temporary = url.appendingPathComponent(prefix + "\(getpid())")
         unlink(temporary.path)
         guard Foundation.link(target.path, temporary.path) == 0 else {
             throw TrainingError.io(path: link.path, reason: "cannot link to \(target.lastPathComponent): \(String(cString: strerror(errno)))")
