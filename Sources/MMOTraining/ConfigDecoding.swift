@@ -1,6 +1,9 @@
 // Decoding helpers that make configs forgiving where it is safe (omitted fields take defaults)
 // and strict where it matters (unknown fields are errors, so a typo never silently does nothing).
 import Foundation
+import MMOData
+import MMOModels
+import MMOOptim
 import Yams
 
 /// A coding key for any string, used to list the keys a document really contains.
@@ -58,6 +61,16 @@ func editDistance(_ a: String, _ b: String) -> Int {
     return previous[b.count]
 }
 
+/// The values of the config fields that take one of a fixed set of words, named in the error when
+/// a file gives another word (`family: bart`).
+let enumeratedFieldChoices: [String: [String]] = [
+    "family": ModelFamily.allCases.map(\.rawValue),
+    "size": ModelSize.allCases.map(\.rawValue),
+    "source": DataConfig.Source.allCases.map(\.rawValue),
+    "format": TextFileFormat.allCases.map(\.rawValue),
+    "granularity": SharingGranularity.allCases.map(\.rawValue),
+]
+
 /// Renders a `DecodingError` as a `ConfigError` naming the dotted field path.
 func configError(file: String, _ error: Error) -> ConfigError {
     func path(_ keys: [CodingKey]) -> String {
@@ -75,6 +88,9 @@ func configError(file: String, _ error: Error) -> ConfigError {
     case DecodingError.dataCorrupted(let ctx):
         var reason = ctx.debugDescription
         if let underlying = ctx.underlyingError { reason += " (\(underlying))" }
+        if let field = ctx.codingPath.last?.stringValue, let choices = enumeratedFieldChoices[field], !reason.hasPrefix("unknown field") {
+            reason += "; expected one of: \(choices.joined(separator: ", "))"
+        }
         return ConfigError(file: file, field: path(ctx.codingPath), reason: reason)
     default:
         return ConfigError(file: file, field: "", reason: "\(error)")

@@ -91,7 +91,7 @@ extension SpecialTokenScheme {
 
 /// Where the examples come from and how text becomes tokens.
 public struct DataConfig: Codable, Hashable, Sendable {
-    public enum Source: String, Codable, Sendable {
+    public enum Source: String, Codable, CaseIterable, Sendable {
         /// The paper's template sentences (§4.2), generated from the run seed.
         case synthetic
         /// `train` and `validation` files (SST-2 TSV, TSV, CSV or JSONL).
