@@ -104,7 +104,13 @@ extension Trainer {
     /// prunes old step files. Returns the step file.
     func saveStepCheckpoint(newBestFor: [String]) throws -> URL {
         let url = run.stepURL(progress.step)
-        try saveCheckpoint(to: url)
+        do {
+            try saveCheckpoint(to: url)
+        } catch TrainingError.checkpoint(let path, let reason) where FileManager.default.fileExists(atPath: run.lastURL.path) {
+            // A failed save (full disk) never touches the previous files: say so, and how to go on.
+            throw TrainingError.checkpoint(
+                path: path, reason: reason + "; the previous checkpoint is intact: free space, then continue with --resume \(run.lastURL.path)")
+        }
         try run.link(run.lastURL, to: url)
         if config.training.keepBestPerModel {
             for name in newBestFor { try run.link(run.bestURL(model: name), to: url) }

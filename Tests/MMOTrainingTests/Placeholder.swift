@@ -1,1 +1,0 @@
-// Tests for this layer land with its implementation.
