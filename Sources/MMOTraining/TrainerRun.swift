@@ -86,7 +86,7 @@ extension Trainer {
                 reporter.notice("mmo-train: \(TrainingError.diverged(model: names[m], steps: config.optimizer.maxConsecutiveSkips, checkpoint: run.lastURL.path))")
                 break
             }
-            if stopRequested {
+            if stopRequested && !finished {
                 reason = .interrupted
                 reporter.notice("mmo-train: stopped by \(signalName); checkpoint written at step \(progress.step). Resume with:\n  mmo-train --resume \(run.lastURL.path)")
                 break
