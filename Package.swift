@@ -70,7 +70,8 @@ let package = Package(
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
         .testTarget(name: "MMOModelsTests", dependencies: ["MMOModels", "MMOFormat", "CMallocCounter"]),
         .testTarget(name: "MMOOptimTests", dependencies: ["MMOOptim", "MMOFormat"]),
-        .testTarget(name: "MMOTrainingTests", dependencies: ["MMOTraining"]),
+        // mmo-train: the CLI, kill and signal tests run the built executable as a child process.
+        .testTarget(name: "MMOTrainingTests", dependencies: ["MMOTraining", "MMOFormat", "MMOData", "mmo-train"]),
     ],
     swiftLanguageModes: [.v5]
 )
