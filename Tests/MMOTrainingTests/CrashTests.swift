@@ -163,7 +163,8 @@ final class CrashTests: XCTestCase {
         try Data("x".utf8).write(to: target)
         // A pid that existed and is gone, and one that is alive (this process's parent).
         let gone = Process()
-        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        gone.executableURL = URL(fileURLWithPath: "/bin/sh")
+        gone.arguments = ["-c", "exit 0"]
         try gone.run()
         gone.waitUntilExit()
         let dead = folder.appendingPathComponent(".last.mmo.link-\(gone.processIdentifier)")
