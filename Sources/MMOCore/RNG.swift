@@ -113,6 +113,29 @@ public struct PhiloxRNG: Sendable {
     @inline(__always)
     public mutating func uniform() -> Float { Float(nextUInt32() >> 8) * 0x1p-24 }
 
+    /// Fills `count` elements with exactly the values `count` calls of `uniform()` would return,
+    /// four per Philox block without per-word bookkeeping (dropout masks are drawn this way).
+    public mutating func fillUniform(_ out: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i < count && state.used != 4 {  // finish the current block
+            out[i] = uniform()
+            i += 1
+        }
+        while count - i >= 4 {
+            let b = PhiloxRNG.philox(counter: state.counter, key: state.key)
+            state.counter &+= 1
+            out[i] = Float(b.0 >> 8) * 0x1p-24
+            out[i + 1] = Float(b.1 >> 8) * 0x1p-24
+            out[i + 2] = Float(b.2 >> 8) * 0x1p-24
+            out[i + 3] = Float(b.3 >> 8) * 0x1p-24
+            i += 4
+        }
+        while i < count {  // starts a new block, leaves it partly used
+            out[i] = uniform()
+            i += 1
+        }
+    }
+
     /// Standard normal N(0, 1) by Box–Muller from two uniform words.
     @inline(__always)
     public mutating func normal() -> Float {

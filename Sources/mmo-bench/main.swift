@@ -7,7 +7,7 @@ struct MMOBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mmo-bench",
         abstract: "Benchmarks of the MultiModelOptimizer numeric core and models.",
-        subcommands: [CoreBench.self])
+        subcommands: [CoreBench.self, ModelsBench.self])
 }
 
 MMOBench.main()
