@@ -19,6 +19,12 @@ func monotonicSeconds() -> Double {
 /// Median seconds per call of `body`: one warm-up run, then `runs` timed runs, each repeating
 /// `body` until it has lasted `minRunTime` seconds.
 func medianSecondsPerCall(runs: Int, minRunTime: Double, _ body: () -> Void) -> Double {
+    secondsPerCall(runs: runs, minRunTime: minRunTime, body).median
+}
+
+/// Median and minimum seconds per call of `body` over `runs` timed runs (see
+/// `medianSecondsPerCall`). The minimum is the figure least disturbed by other processes.
+func secondsPerCall(runs: Int, minRunTime: Double, _ body: () -> Void) -> (median: Double, min: Double) {
     // Warm-up, and calibrate how many calls make one run.
     var calls = 1
     while true {
@@ -35,7 +41,7 @@ func medianSecondsPerCall(runs: Int, minRunTime: Double, _ body: () -> Void) -> 
         perCall.append((monotonicSeconds() - start) / Double(calls))
     }
     perCall.sort()
-    return perCall[perCall.count / 2]
+    return (perCall[perCall.count / 2], perCall[0])
 }
 
 /// One measured row.

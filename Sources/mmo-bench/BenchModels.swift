@@ -30,10 +30,16 @@ struct ModelBenchRow: Codable {
     var config: String
     var family: String
     var parameters: Int
+    /// Median step time.
     var milliseconds: Double
+    /// Fastest step time (least disturbed by other processes).
+    var minMilliseconds: Double
     var torchMilliseconds: Double?
-    /// PyTorch time / our time (> 1: we are faster).
+    var torchMinMilliseconds: Double?
+    /// PyTorch median / our median (> 1: we are faster).
     var ratio: Double?
+    /// PyTorch fastest / our fastest.
+    var minRatio: Double?
 }
 
 /// `mmo-bench models`
@@ -84,13 +90,13 @@ struct ModelsBench: ParsableCommand {
                 let model = try makeClassifier(config: bench.modelConfig(family, dropout: dropout), seed: 0)
                 let batch = makeBatch(bench, model.config)
                 try model.validate(batch)
-                let seconds = medianSecondsPerCall(runs: runs, minRunTime: minRunTime) {
+                let seconds = secondsPerCall(runs: runs, minRunTime: minRunTime) {
                     _ = model.forward(batch, training: true)
                     model.backward()
                 }
                 rows.append(ModelBenchRow(
                     config: bench.name, family: family.rawValue, parameters: model.parameters.totalCount,
-                    milliseconds: seconds * 1e3))
+                    milliseconds: seconds.median * 1e3, minMilliseconds: seconds.min * 1e3))
             }
         }
         var torchNote = "PyTorch comparison skipped (--no-torch)"
@@ -99,8 +105,10 @@ struct ModelsBench: ParsableCommand {
             case .success(let times):
                 for i in rows.indices {
                     guard let t = times["\(rows[i].config)/\(rows[i].family)"] else { continue }
-                    rows[i].torchMilliseconds = t
-                    rows[i].ratio = t / rows[i].milliseconds
+                    rows[i].torchMilliseconds = t.median
+                    rows[i].torchMinMilliseconds = t.min
+                    rows[i].ratio = t.median / rows[i].milliseconds
+                    rows[i].minRatio = t.min / rows[i].minMilliseconds
                 }
                 torchNote = "PyTorch: \(torchScript), \(threads) threads, median step"
             case .failure(let reason):
@@ -116,11 +124,16 @@ struct ModelsBench: ParsableCommand {
         }
         print("mmo-bench models — forward + backward, training mode, dropout \(dropout), OpenBLAS threads \(threads)")
         func pad(_ s: String, _ width: Int) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
-        print("config  family   parameters    ours ms   torch ms  torch/ours")
+        print("config  family   parameters    ours ms   torch ms  torch/ours  |  ours min  torch min  torch/ours")
+        func number(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "-" }
         for r in rows {
-            let torch = r.torchMilliseconds.map { String(format: "%9.3f", $0) } ?? "        -"
-            let ratio = r.ratio.map { String(format: "%10.2f", $0) } ?? "         -"
-            print(pad(r.config, 8) + pad(r.family, 8) + String(format: "%11d  %9.3f  ", r.parameters, r.milliseconds) + "\(torch)  \(ratio)")
+            print(
+                pad(r.config, 8) + pad(r.family, 8) + String(format: "%11d  %9.3f  ", r.parameters, r.milliseconds)
+                    + String(repeating: " ", count: 9 - number(r.torchMilliseconds, "%.3f").count) + number(r.torchMilliseconds, "%.3f")
+                    + String(repeating: " ", count: 12 - number(r.ratio, "%.2f").count) + number(r.ratio, "%.2f")
+                    + "  | " + String(format: "%9.3f", r.minMilliseconds)
+                    + String(repeating: " ", count: 11 - number(r.torchMinMilliseconds, "%.3f").count) + number(r.torchMinMilliseconds, "%.3f")
+                    + String(repeating: " ", count: 12 - number(r.minRatio, "%.2f").count) + number(r.minRatio, "%.2f"))
         }
         print(torchNote)
     }
@@ -140,8 +153,8 @@ struct ModelsBench: ParsableCommand {
         return batch
     }
 
-    /// Runs the PyTorch script; returns median milliseconds keyed by "config/family".
-    private func runTorch(configs: [String], families: [String]) -> Result<[String: Double], TorchError> {
+    /// Runs the PyTorch script; returns median and minimum milliseconds keyed by "config/family".
+    private func runTorch(configs: [String], families: [String]) -> Result<[String: (median: Double, min: Double)], TorchError> {
         guard FileManager.default.fileExists(atPath: torchScript) else {
             return .failure(TorchError("\(torchScript) not found (run from the repository root)"))
         }
@@ -163,13 +176,13 @@ struct ModelsBench: ParsableCommand {
             return .failure(TorchError("python3 \(torchScript) failed: \(lastLine)"))
         }
         struct Output: Decodable {
-            struct Result: Decodable { let config: String; let family: String; let fwd_bwd_ms: Double }
+            struct Result: Decodable { let config: String; let family: String; let fwd_bwd_ms: Double; let min_ms: Double }
             let results: [Result]
         }
         guard let parsed = try? JSONDecoder().decode(Output.self, from: data) else {
             return .failure(TorchError("could not parse the JSON printed by \(torchScript)"))
         }
-        return .success(Dictionary(uniqueKeysWithValues: parsed.results.map { ("\($0.config)/\($0.family)", $0.fwd_bwd_ms) }))
+        return .success(Dictionary(uniqueKeysWithValues: parsed.results.map { ("\($0.config)/\($0.family)", ($0.fwd_bwd_ms, $0.min_ms)) }))
     }
 }
 
