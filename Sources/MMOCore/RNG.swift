@@ -12,6 +12,7 @@ public struct RNGState: Codable, Hashable, Sendable {
     /// How many of the current block's four outputs are already used (0...4).
     public var used: Int
 
+    /// A state from its three fields.
     public init(key: UInt64, counter: UInt64, used: Int) {
         self.key = key
         self.counter = counter
@@ -30,6 +31,7 @@ public struct PhiloxRNG: Sendable {
     private static let w0: UInt32 = 0x9E37_79B9
     private static let w1: UInt32 = 0xBB67_AE85
 
+    /// The stream's exact position; `init(state:)` resumes from it.
     public private(set) var state: RNGState
     private var block: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
 
