@@ -6,6 +6,7 @@
 public enum ParameterKind: String, Codable, CaseIterable, Sendable, Comparable {
     case embedding, attention, ffn, norm, head
 
+    /// Orders kinds as declared (embedding, attention, ffn, norm, head).
     public static func < (a: ParameterKind, b: ParameterKind) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }
@@ -28,6 +29,7 @@ public struct ParameterSpec: Hashable, Codable, Sendable {
     /// norm parameters no).
     public var weightDecay: Bool
 
+    /// A spec; `block` is nil outside transformer blocks.
     public init(
         name: String, shape: [Int], kind: ParameterKind, role: String, block: Int? = nil,
         weightDecay: Bool

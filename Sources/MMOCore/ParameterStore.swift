@@ -4,12 +4,15 @@
 /// Flat storage for a list of `ParameterSpec`s: `values` and `gradients` are one allocation each,
 /// tensor `i` occupies `offsets[i] ..< offsets[i] + specs[i].count` in both.
 public final class ParameterStore: @unchecked Sendable {
+    /// The registered tensors, in layout order.
     public let specs: [ParameterSpec]
     /// Element offset of each tensor inside `values` / `gradients`.
     public let offsets: [Int]
     /// Total number of elements (sum of all tensor counts, no padding).
     public let totalCount: Int
+    /// All parameter values, one allocation.
     public let values: FloatBuffer
+    /// All gradients, same layout as `values`.
     public let gradients: FloatBuffer
     private let indexByName: [String: Int]
 

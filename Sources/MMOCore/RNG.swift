@@ -12,6 +12,7 @@ public struct RNGState: Codable, Hashable, Sendable {
     /// How many of the current block's four outputs are already used (0...4).
     public var used: Int
 
+    /// A state from its three fields.
     public init(key: UInt64, counter: UInt64, used: Int) {
         self.key = key
         self.counter = counter
@@ -30,6 +31,7 @@ public struct PhiloxRNG: Sendable {
     private static let w0: UInt32 = 0x9E37_79B9
     private static let w1: UInt32 = 0xBB67_AE85
 
+    /// The stream's exact position; `init(state:)` resumes from it.
     public private(set) var state: RNGState
     private var block: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
 
@@ -112,6 +114,29 @@ public struct PhiloxRNG: Sendable {
     /// Uniform in [0, 1) with 24 random bits.
     @inline(__always)
     public mutating func uniform() -> Float { Float(nextUInt32() >> 8) * 0x1p-24 }
+
+    /// Fills `count` elements with exactly the values `count` calls of `uniform()` would return,
+    /// four per Philox block without per-word bookkeeping (dropout masks are drawn this way).
+    public mutating func fillUniform(_ out: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i < count && state.used != 4 {  // finish the current block
+            out[i] = uniform()
+            i += 1
+        }
+        while count - i >= 4 {
+            let b = PhiloxRNG.philox(counter: state.counter, key: state.key)
+            state.counter &+= 1
+            out[i] = Float(b.0 >> 8) * 0x1p-24
+            out[i + 1] = Float(b.1 >> 8) * 0x1p-24
+            out[i + 2] = Float(b.2 >> 8) * 0x1p-24
+            out[i + 3] = Float(b.3 >> 8) * 0x1p-24
+            i += 4
+        }
+        while i < count {  // starts a new block, leaves it partly used
+            out[i] = uniform()
+            i += 1
+        }
+    }
 
     /// Standard normal N(0, 1) by Box–Muller from two uniform words.
     @inline(__always)

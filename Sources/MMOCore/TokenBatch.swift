@@ -5,9 +5,13 @@
 /// Storage is allocated once for a maximum shape and reused; `resize` changes the active shape
 /// without allocating, so a training loop allocates nothing per step.
 public final class TokenBatch: @unchecked Sendable {
+    /// Capacity in sequences.
     public let maxBatchSize: Int
+    /// Capacity in tokens per sequence.
     public let maxSequenceLength: Int
+    /// Active number of sequences.
     public private(set) var batchSize: Int
+    /// Active padded length (the row stride of `inputIDs`).
     public private(set) var sequenceLength: Int
     /// Token ids, row-major `(batchSize, sequenceLength)`; padding positions hold the pad id.
     public let inputIDs: UnsafeMutablePointer<Int32>
@@ -16,6 +20,7 @@ public final class TokenBatch: @unchecked Sendable {
     /// Class label of each sequence, `(batchSize)`.
     public let labels: UnsafeMutablePointer<Int32>
 
+    /// Allocates storage for the maximum shape (active shape = maximum, all zeros).
     public init(maxBatchSize: Int, maxSequenceLength: Int) {
         precondition(maxBatchSize > 0 && maxSequenceLength > 0, "TokenBatch needs a positive shape")
         self.maxBatchSize = maxBatchSize

@@ -34,6 +34,7 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
     case missingTensor(source: String, name: String)
     case wrongDType(tensor: String, expected: String, actual: SafeTensorsDType)
 
+    /// What went wrong, naming the file and tensor.
     public var description: String {
         switch self {
         case .truncated(let s, let size):
@@ -64,8 +65,11 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
 
 /// One tensor: dtype, shape and its raw little-endian bytes.
 public struct SafeTensor: Equatable, Sendable {
+    /// Element type.
     public let dtype: SafeTensorsDType
+    /// Row-major shape (empty for a scalar).
     public let shape: [Int]
+    /// Raw little-endian element bytes.
     public let bytes: [UInt8]
 
     /// Number of elements (product of the shape; 1 for a scalar).

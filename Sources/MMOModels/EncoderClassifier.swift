@@ -74,9 +74,13 @@ struct EncoderLayout {
 /// The BERT / RoBERTa classifier; use `BertForSequenceClassification` or
 /// `RobertaForSequenceClassification` (or `makeClassifier(config:seed:)`).
 public class EncoderSequenceClassifier: SequenceClassifier {
+    /// The architecture.
     public let config: ModelConfig
+    /// Parameters and gradients in Hugging Face's `named_parameters` order.
     public let parameters: ParameterStore
+    /// The dropout stream (saved in checkpoints).
     public var dropoutRNG: PhiloxRNG
+    /// Logits of the last forward, `(batchSize, numLabels)`.
     public var logits: UnsafePointer<Float> { UnsafePointer(layout?.logits ?? placeholderLogits.pointer) }
 
     let wordEmbeddings, positionEmbeddings, tokenTypeEmbeddings: Int
@@ -151,6 +155,7 @@ public class EncoderSequenceClassifier: SequenceClassifier {
     /// How many times activation memory was (re)allocated (once per new largest batch shape).
     public var activationAllocations: Int { workspace.allocations }
 
+    /// Runs the model on `batch` and returns the mean cross-entropy (see `SequenceClassifier`).
     public func forward(_ batch: TokenBatch, training: Bool) -> Float {
         let B = batch.batchSize, T = batch.sequenceLength
         precondition(T <= config.maxSequenceLength, "sequence length \(T) exceeds the model's \(config.maxSequenceLength)")
@@ -208,6 +213,7 @@ public class EncoderSequenceClassifier: SequenceClassifier {
         return crossEntropyForward(losses: nil, logits: L.logits, labels: L.labels, B: B, K: config.numLabels)
     }
 
+    /// Adds the gradient of the last forward's loss to `parameters.gradients`.
     public func backward() {
         guard let L = layout else { preconditionFailure("backward() called before forward()") }
         let d = dims, store = parameters

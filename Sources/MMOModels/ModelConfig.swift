@@ -13,6 +13,7 @@ public enum ModelFamily: String, Codable, CaseIterable, Sendable {
 /// Architecture hyper-parameters of a sequence classifier (Hugging Face config field names in
 /// the comments; `mmo-export` writes them to `config.json`).
 public struct ModelConfig: Codable, Hashable, Sendable {
+    /// Which Hugging Face class this describes.
     public var family: ModelFamily
     /// `vocab_size`
     public var vocabSize: Int
@@ -43,6 +44,7 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     /// Std of the normal initialiser (`initializer_range`), 0.02.
     public var initializerRange: Float
 
+    /// A config with Hugging Face's per-family defaults for eps, pad id and token types.
     public init(
         family: ModelFamily, vocabSize: Int, hiddenSize: Int, numLayers: Int, numHeads: Int,
         intermediateSize: Int, maxPositions: Int, numLabels: Int, hiddenDropout: Float = 0.1,

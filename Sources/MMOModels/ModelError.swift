@@ -9,6 +9,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     /// A batch does not fit the model (too long, a token or label out of range).
     case invalidBatch(message: String)
 
+    /// What went wrong and what to do.
     public var description: String {
         switch self {
         case .invalidConfig(let field, let message):

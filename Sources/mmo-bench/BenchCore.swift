@@ -1,6 +1,8 @@
-// `mmo-bench core`: sgemm GFLOP/s at the shapes our models use, and the GFLOP/s the linear
-// kernels reach on the same shapes. Each figure is the median of several timed runs after a
-// warm-up run; a run repeats the operation until it lasts at least `minRunTime`.
+// `mmo-bench core`: sgemm GFLOP/s at the shapes our models use, the GFLOP/s the linear and
+// attention kernels reach on the same shapes, and ns/element of the pointwise and row kernels
+// (GELU, dropout, softmax, LayerNorm) at the small config's FFN size. Each figure is the median
+// of several timed runs after a warm-up run; a run repeats the operation until it lasts at least
+// `minRunTime`.
 import ArgumentParser
 import Foundation
 import MMOCore
@@ -17,6 +19,12 @@ func monotonicSeconds() -> Double {
 /// Median seconds per call of `body`: one warm-up run, then `runs` timed runs, each repeating
 /// `body` until it has lasted `minRunTime` seconds.
 func medianSecondsPerCall(runs: Int, minRunTime: Double, _ body: () -> Void) -> Double {
+    secondsPerCall(runs: runs, minRunTime: minRunTime, body).median
+}
+
+/// Median and minimum seconds per call of `body` over `runs` timed runs (see
+/// `medianSecondsPerCall`). The minimum is the figure least disturbed by other processes.
+func secondsPerCall(runs: Int, minRunTime: Double, _ body: () -> Void) -> (median: Double, min: Double) {
     // Warm-up, and calibrate how many calls make one run.
     var calls = 1
     while true {
@@ -33,7 +41,7 @@ func medianSecondsPerCall(runs: Int, minRunTime: Double, _ body: () -> Void) -> 
         perCall.append((monotonicSeconds() - start) / Double(calls))
     }
     perCall.sort()
-    return perCall[perCall.count / 2]
+    return (perCall[perCall.count / 2], perCall[0])
 }
 
 /// One measured row.
@@ -41,7 +49,10 @@ struct BenchRow: Codable {
     var name: String
     var shape: String
     var milliseconds: Double
-    var gflops: Double
+    /// Floating-point operations per second / 1e9 (matrix products), or nil.
+    var gflops: Double?
+    /// Nanoseconds per element (pointwise and row kernels), or nil.
+    var nsPerElement: Double?
 }
 
 // MARK: - Command
@@ -50,7 +61,7 @@ struct BenchRow: Codable {
 struct CoreBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "core",
-        abstract: "sgemm GFLOP/s at model shapes and the GFLOP/s of the linear kernels.")
+        abstract: "sgemm GFLOP/s at model shapes, GFLOP/s of the linear and attention kernels, ns/element of pointwise kernels.")
 
     @Option(help: "OpenBLAS threads.")
     var threads = 2
@@ -133,6 +144,33 @@ struct CoreBench: ParsableCommand {
                     value: v.pointer, B: B, T: T, C: C, NH: NH)
             }
         }
+        // Pointwise and row kernels on a small-config FFN activation (1024 tokens × 1024).
+        let N = 1024 * 1024
+        let x = FloatBuffer(count: N), y = FloatBuffer(count: N), dx = FloatBuffer(count: N), mask = FloatBuffer(count: N)
+        let stats = FloatBuffer(count: 2 * 4096), ones = FloatBuffer(count: 1024), dWB = FloatBuffer(count: 2048)
+        var rng = PhiloxRNG(seed: 3, stream: "bench")
+        rng.fillNormal(x.pointer, count: N, std: 1)
+        for i in 0..<1024 { ones[i] = 1 }
+        func pointwise(_ name: String, _ body: () -> Void) {
+            let s = medianSecondsPerCall(runs: runs, minRunTime: minRunTime, body)
+            rows.append(BenchRow(name: name, shape: "N=\(N)", milliseconds: s * 1e3, nsPerElement: s * 1e9 / Double(N)))
+        }
+        for approximation in [GELUApproximation.none, .tanh] {
+            pointwise("gelu \(approximation) forward") { geluForward(out: y.pointer, input: x.pointer, N: N, approximation: approximation) }
+            pointwise("gelu \(approximation) backward") {
+                geluBackward(dInput: dx.pointer, dOut: x.pointer, input: x.pointer, N: N, approximation: approximation)
+            }
+        }
+        pointwise("dropout forward p=0.1") { dropoutForward(out: y.pointer, mask: mask.pointer, input: x.pointer, N: N, probability: 0.1, rng: &rng) }
+        pointwise("softmax rows of 64") { softmaxForward(out: y.pointer, input: x.pointer, additiveMask: nil, R: N / 64, N: 64, causal: false) }
+        pointwise("layernorm forward C=1024") {
+            layerNormForward(out: y.pointer, mean: stats.pointer, rstd: stats.pointer + 4096, input: x.pointer, weight: ones.pointer, bias: dWB.pointer, N: 1024, C: 1024, eps: 1e-5)
+        }
+        pointwise("layernorm backward C=1024") {
+            layerNormBackward(
+                dInput: dx.pointer, dWeight: dWB.pointer, dBias: dWB.pointer + 1024, dOut: x.pointer, input: x.pointer,
+                weight: ones.pointer, mean: stats.pointer, rstd: stats.pointer + 4096, N: 1024, C: 1024)
+        }
         if json {
             try printJSON(BenchReport(benchmark: "core", threads: threads, runs: runs, rows: rows))
         } else {
@@ -162,8 +200,10 @@ func printTable(_ rows: [BenchRow]) {
     let nameWidth = max(4, rows.map(\.name.count).max() ?? 0)
     let shapeWidth = max(5, rows.map(\.shape.count).max() ?? 0)
     func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
-    print("\(pad("name", nameWidth))  \(pad("shape", shapeWidth))  \(pad("ms", 10))  GFLOP/s")
+    print("\(pad("name", nameWidth))  \(pad("shape", shapeWidth))  \(pad("ms", 10))  \(pad("GFLOP/s", 8))  ns/element")
     for row in rows {
-        print("\(pad(row.name, nameWidth))  \(pad(row.shape, shapeWidth))  \(pad(String(format: "%.4f", row.milliseconds), 10))  \(String(format: "%.1f", row.gflops))")
+        let gflops = row.gflops.map { String(format: "%.1f", $0) } ?? "-"
+        let ns = row.nsPerElement.map { String(format: "%.3f", $0) } ?? "-"
+        print("\(pad(row.name, nameWidth))  \(pad(row.shape, shapeWidth))  \(pad(String(format: "%.4f", row.milliseconds), 10))  \(pad(gflops, 8))  \(ns)")
     }
 }

@@ -73,6 +73,17 @@ final class RNGTests: XCTestCase {
         XCTAssertEqual(s2 / Double(n) - mean * mean, 1, accuracy: 1.6e-2)
     }
 
+    func testFillUniformEqualsRepeatedUniformAtEveryOffset() {
+        for skip in 0..<5 { for count in [0, 1, 3, 4, 5, 11, 64] {
+            var a = PhiloxRNG(seed: 8, stream: "fill"), b = a
+            for _ in 0..<skip { _ = a.nextUInt32(); _ = b.nextUInt32() }
+            var filled = [Float](repeating: -1, count: count)
+            filled.withUnsafeMutableBufferPointer { a.fillUniform($0.baseAddress!, count: count) }
+            XCTAssertEqual(filled, (0..<count).map { _ in b.uniform() }, "skip \(skip) count \(count)")
+            XCTAssertEqual(a.state, b.state)
+        } }
+    }
+
     func testNextIntStaysInRangeAndCoversIt() {
         var rng = PhiloxRNG(seed: 3, stream: "ints")
         var seen = Set<Int>()

@@ -1,5 +1,6 @@
 // Pointwise activations as forward/backward pairs: GELU (exact and tanh approximation, Hugging
 // Face `gelu` and `gelu_new`) and tanh (BERT's pooler, RoBERTa's head). N elements each.
+// GELU loops use FastMath so that they vectorise.
 import Foundation
 
 /// Which GELU formula to use (Hendrycks & Gimpel 2016).
@@ -10,13 +11,15 @@ public enum GELUApproximation: String, Codable, Sendable {
     case tanh
 }
 
-private let invSqrt2: Float = 0.707_106_781_186_547_5
 private let invSqrt2Pi: Float = 0.398_942_280_401_432_7
 private let sqrt2OverPi: Float = 0.797_884_560_802_865_4
 private let geluCubic: Float = 0.044_715
 
 /// `out = GELU(input)`; `out` may alias `input` only if backward is not needed (backward reads
 /// `input`).
+///
+/// The tanh form is evaluated as `x · σ(2u)` with `u = √(2/π)(x + 0.044715x³)`, which equals
+/// `½x(1 + tanh u)` exactly and keeps relative accuracy for very negative x.
 public func geluForward(
     out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, N: Int,
     approximation: GELUApproximation
@@ -25,20 +28,20 @@ public func geluForward(
     case .none:
         for i in 0..<N {
             let x = input[i]
-            out[i] = 0.5 * x * (1 + erff(x * invSqrt2))
+            out[i] = x * normalCDF(x)
         }
     case .tanh:
         for i in 0..<N {
             let x = input[i]
-            out[i] = 0.5 * x * (1 + tanhf(sqrt2OverPi * (x + geluCubic * x * x * x)))
+            out[i] = x * fastSigmoid(2 * sqrt2OverPi * (x + geluCubic * x * x * x))
         }
     }
 }
 
 /// `dInput += dOut · GELU′(input)`.
 ///
-/// Exact: `GELU′(x) = Φ(x) + x·φ(x)`. Tanh form with `u = √(2/π)(x + 0.044715x³)`:
-/// `½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²)`.
+/// Exact: `GELU′(x) = Φ(x) + x·φ(x)`. Tanh form with `s = σ(2u)` (= ½(1 + tanh u)):
+/// `GELU′(x) = s + 2x·s(1 − s)·√(2/π)(1 + 3·0.044715x²)`.
 public func geluBackward(
     dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>, input: UnsafePointer<Float>,
     N: Int, approximation: GELUApproximation
@@ -47,16 +50,15 @@ public func geluBackward(
     case .none:
         for i in 0..<N {
             let x = input[i]
-            let cdf = 0.5 * (1 + erff(x * invSqrt2))
-            let pdf = invSqrt2Pi * expf(-0.5 * x * x)
-            dInput[i] += dOut[i] * (cdf + x * pdf)
+            let pdf = invSqrt2Pi * fastExp(-0.5 * x * x)
+            dInput[i] += dOut[i] * (normalCDF(x) + x * pdf)
         }
     case .tanh:
         for i in 0..<N {
             let x = input[i]
-            let th = tanhf(sqrt2OverPi * (x + geluCubic * x * x * x))
+            let s = fastSigmoid(2 * sqrt2OverPi * (x + geluCubic * x * x * x))
             let du = sqrt2OverPi * (1 + 3 * geluCubic * x * x)
-            dInput[i] += dOut[i] * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * du)
+            dInput[i] += dOut[i] * (s + 2 * x * s * (1 - s) * du)
         }
     }
 }

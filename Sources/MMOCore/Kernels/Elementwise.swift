@@ -18,8 +18,9 @@ public func dropoutForward(
     }
     guard let mask else { preconditionFailure("dropout probability \(p) needs a mask buffer") }
     let keep = 1 / (1 - p)
-    for i in 0..<N {
-        let m: Float = rng.uniform() < p ? 0 : keep
+    rng.fillUniform(mask, count: N)
+    for i in 0..<N {  // vectorised
+        let m: Float = mask[i] < p ? 0 : keep
         mask[i] = m
         out[i] = input[i] * m
     }

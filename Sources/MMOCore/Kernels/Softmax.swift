@@ -2,7 +2,6 @@
 // for padding, broadcast over rows) and an optional causal mask (row r sees columns ≤ r).
 //
 // Dimensions: R rows (queries), N columns (keys).
-import Foundation
 
 /// The additive mask value of a padding key: Hugging Face adds `torch.finfo(float32).min`, so a
 /// padded score becomes (about) that value and its probability is exactly 0.
@@ -48,12 +47,9 @@ public func softmaxForward(
                 maxValue = max(maxValue, x[c])
             }
         }
+        for c in 0..<visible { y[c] = fastExp(y[c] - maxValue) }  // vectorised
         var sum: Float = 0
-        for c in 0..<visible {
-            let e = expf(y[c] - maxValue)
-            y[c] = e
-            sum += e
-        }
+        for c in 0..<visible { sum += y[c] }
         let inv = 1 / sum
         for c in 0..<visible { y[c] *= inv }
         for c in visible..<N { y[c] = 0 }
