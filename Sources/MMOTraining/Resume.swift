@@ -101,8 +101,21 @@ extension Trainer {
         try trainer.restoreOptimizer(state.optimizer, from: reader, path: path)
         trainer.lastEval = state.metrics.lastEval
         trainer.best = state.metrics.best
-        trainer.parent = CheckpointState.Lineage.Parent(contentHash: hex16(reader.contentHash), path: checkpoint.lastPathComponent)
+        trainer.parent = CheckpointState.Lineage.Parent(
+            contentHash: hex16(reader.contentHash), path: lineageName(of: checkpoint, step: state.progress.step))
         return trainer
+    }
+
+    /// The name a resumed-from file is recorded under: `last.mmo` and `best-*.mmo` are links that
+    /// move on, so when the step file they point at is present, its stable name is used instead.
+    static func lineageName(of checkpoint: URL, step: Int) -> String {
+        let stepURL = RunDirectory(url: checkpoint.deletingLastPathComponent()).stepURL(step)
+        let fm = FileManager.default
+        guard stepURL.lastPathComponent != checkpoint.lastPathComponent,
+            let a = try? fm.attributesOfItem(atPath: checkpoint.path)[.systemFileNumber] as? NSNumber,
+            let b = try? fm.attributesOfItem(atPath: stepURL.path)[.systemFileNumber] as? NSNumber, a == b
+        else { return checkpoint.lastPathComponent }
+        return stepURL.lastPathComponent
     }
 
     /// Refuses a config that differs from the checkpoint's outside the `training` section,

@@ -35,6 +35,10 @@ extension Trainer {
     /// schedule unchanged), so an interruption can be reproduced exactly.
     public func run(stop: StopSignal? = nil, stopAtStep: Int? = nil, progressMode: ProgressReporter.Mode? = nil) throws -> RunSummary {
         let started = Date()
+        if let stopAtStep, stopAtStep <= progress.step {
+            throw TrainingError.incompatibleResume(
+                field: "--stop-at", reason: "step \(stopAtStep) is not after the checkpoint's step \(progress.step)")
+        }
         try run.create()
         try writeResolvedConfig()
         let metrics = try MetricsLog(url: run.metricsURL, truncateAfterStep: progress.step)
