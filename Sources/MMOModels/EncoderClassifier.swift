@@ -190,7 +190,8 @@ public class EncoderSequenceClassifier: SequenceClassifier {
 
         // Post-LN blocks.
         var x = UnsafePointer(L.embedding.out)
-        for (block, s) in zip(blocks, L.blocks) {
+        for l in 0..<blocks.count {  // (an index loop: `zip` allocates in debug builds)
+            let block = blocks[l], s = L.blocks[l]
             block.attention.forward(input: x, saved: s.attention, store: store, dims: d, mask: L.mask, causal: false, dropout: rates, rng: &dropoutRNG)
             residualForward(out: s.residual1, a: x, b: s.attention.out, N: BT * C)
             layerNorm(block.attentionNorm, out: s.norm1.out, mean: s.norm1.mean, rstd: s.norm1.rstd, input: s.residual1, store: store, N: BT, C: C, eps: eps)

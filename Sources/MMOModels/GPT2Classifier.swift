@@ -176,7 +176,8 @@ public final class GPT2ForSequenceClassification: SequenceClassifier {
         dropoutInPlace(L.embedding, mask: L.embeddingMask, N: BT * C, p: rates.hidden, rng: &dropoutRNG)
 
         var x = UnsafePointer(L.embedding)
-        for (block, s) in zip(blocks, L.blocks) {
+        for l in 0..<blocks.count {  // (an index loop: `zip` allocates in debug builds)
+            let block = blocks[l], s = L.blocks[l]
             layerNorm(block.attentionNorm, out: s.norm1.out, mean: s.norm1.mean, rstd: s.norm1.rstd, input: x, store: store, N: BT, C: C, eps: eps)
             block.attention.forward(input: s.norm1.out, saved: s.attention, store: store, dims: d, mask: L.mask, causal: true, dropout: rates, rng: &dropoutRNG)
             residualForward(out: s.residual1, a: x, b: s.attention.out, N: BT * C)

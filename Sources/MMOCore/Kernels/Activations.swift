@@ -11,7 +11,6 @@ public enum GELUApproximation: String, Codable, Sendable {
     case tanh
 }
 
-private let invSqrt2Pi: Float = 0.398_942_280_401_432_7
 private let sqrt2OverPi: Float = 0.797_884_560_802_865_4
 private let geluCubic: Float = 0.044_715
 
@@ -50,8 +49,8 @@ public func geluBackward(
     case .none:
         for i in 0..<N {
             let x = input[i]
-            let pdf = invSqrt2Pi * fastExp(-0.5 * x * x)
-            dInput[i] += dOut[i] * (normalCDF(x) + x * pdf)
+            let (cdf, pdf) = normalCDFAndPDF(x)
+            dInput[i] += dOut[i] * (cdf + x * pdf)
         }
     case .tanh:
         for i in 0..<N {

@@ -1,9 +1,8 @@
 // Branch-free single-precision exp, sigmoid and normal CDF built from arithmetic and bit casts
 // only, so that loops calling them vectorise (glibc's expf/tanhf/erff are scalar calls and were
 // a third of a GPT-2 step). Accuracy: exp within ~2 ulp (Cephes expf polynomial, relative error
-// < 2e-7 on the reduced range); the normal CDF within 1.5e-6 relative for x ≥ −3 (Numerical
-// Recipes' Chebyshev erfc, evaluated as a tail so that small values keep relative accuracy),
-// growing to ~2e-5 at x = −12 where the rounding of x²/2 in the exponent dominates.
+// < 2e-7 on the reduced range); the normal CDF within 3e-7 absolute (Abramowitz & Stegun
+// 7.1.26, as PyTorch's vectorised erf), which is what GELU's output and gradient need.
 
 private let log2e: Float = 1.442_695_040_888_963_4
 private let ln2Hi: Float = 0.693_359_375  // ln 2 split so that n·ln2Hi is exact
@@ -39,26 +38,23 @@ public func fastExp(_ x: Float) -> Float {
 @inline(__always)
 public func fastSigmoid(_ x: Float) -> Float { 1 / (1 + fastExp(-x)) }
 
-/// `½ erfc(z)` for `z ≥ 0` (Numerical Recipes `erfcc`, fractional error < 1.2e-7).
+/// `(Φ(x), φ(x))`: the standard normal CDF and density. `Φ` uses Abramowitz & Stegun 7.1.26
+/// for erf (absolute error ≤ 1.5e-7, the formula PyTorch's vectorised `erf` uses) evaluated as a
+/// tail, `½ erfc(|x|/√2) = ½ t·P(t)·e^(−x²/2)`, whose exponential is the density's: one exp
+/// serves both, which is what GELU's backward needs.
 @inline(__always)
-private func halfErfc(_ z: Float) -> Float {
-    let t = 1 / (1 + 0.5 * z)
-    var p: Float = 0.170_872_77
-    p = p * t - 0.822_152_23
-    p = p * t + 1.488_515_87
-    p = p * t - 1.135_203_98
-    p = p * t + 0.278_868_07
-    p = p * t - 0.186_288_06
-    p = p * t + 0.096_784_18
-    p = p * t + 0.374_091_96
-    p = p * t + 1.000_023_68
-    p = p * t - 1.265_512_23
-    return 0.5 * t * fastExp(-z * z + p)
+public func normalCDFAndPDF(_ x: Float) -> (cdf: Float, pdf: Float) {
+    let e = fastExp(-0.5 * x * x)
+    let t = 1 / (1 + 0.327_591_1 * 0.707_106_781_186_547_5 * abs(x))
+    var p: Float = 1.061_405_429
+    p = p * t - 1.453_152_027
+    p = p * t + 1.421_413_741
+    p = p * t - 0.284_496_736
+    p = p * t + 0.254_829_592
+    let tail = 0.5 * t * p * e  // Φ(−|x|)
+    return (x < 0 ? tail : 1 - tail, 0.398_942_280_401_432_7 * e)
 }
 
-/// The standard normal CDF `Φ(x) = ½(1 + erf(x/√2))` (accuracy: see the file header).
+/// The standard normal CDF `Φ(x) = ½(1 + erf(x/√2))`, absolute error below 3e-7.
 @inline(__always)
-public func normalCDF(_ x: Float) -> Float {
-    let tail = halfErfc(abs(x) * 0.707_106_781_186_547_5)  // Φ(−|x|)
-    return x < 0 ? tail : 1 - tail
-}
+public func normalCDF(_ x: Float) -> Float { normalCDFAndPDF(x).cdf }
