@@ -88,7 +88,7 @@ struct ModelsBench: ParsableCommand {
         for bench in configs {
             for family in families {
                 let model = try makeClassifier(config: bench.modelConfig(family, dropout: dropout), seed: 0)
-                let batch = makeBatch(bench, model.config)
+                let batch = Self.makeBatch(bench, model.config)
                 try model.validate(batch)
                 let seconds = secondsPerCall(runs: runs, minRunTime: minRunTime) {
                     _ = model.forward(batch, training: true)
@@ -139,7 +139,7 @@ struct ModelsBench: ParsableCommand {
     }
 
     /// Random ids right-padded to seeded lengths in `seq/2 ... seq`, random labels.
-    private func makeBatch(_ bench: ModelBenchConfig, _ config: ModelConfig) -> TokenBatch {
+    static func makeBatch(_ bench: ModelBenchConfig, _ config: ModelConfig) -> TokenBatch {
         var rng = PhiloxRNG(seed: 0, stream: "bench/batch")
         let low = config.family == .roberta ? 3 : 1
         let T = bench.sequenceLength
