@@ -197,7 +197,10 @@ class MMOFile:
         if view is not None:
             view.release()
         if isinstance(getattr(self, "_map", None), mmap.mmap):
-            self._map.close()
+            try:
+                self._map.close()
+            except BufferError:
+                pass  # a slice is still referenced (e.g. by a traceback); the GC unmaps it later
 
     def __enter__(self):
         return self
