@@ -43,8 +43,8 @@ public final class MMOReader: @unchecked Sendable {
                 .checksumMismatch, file: path, location: "index",
                 reason: "the index hashes to \(hex16(indexChecksum)) but the header records \(hex16(header.indexChecksum)); the index is damaged")
         }
-        let validator = MMOIndexValidator(path: path, strictKeys: header.minorVersion <= MMOLimits.minorVersion)
-        let decoded = try validator.validate(index, header: header)
+        let decoder = MMOIndexDecoder(path: path, strictKeys: header.minorVersion <= MMOLimits.minorVersion)
+        let decoded = try decoder.decode(index, header: header)
         self.url = url
         self.file = file
         self.fileLength = header.fileLength
@@ -54,10 +54,7 @@ public final class MMOReader: @unchecked Sendable {
         self.blobs = decoded.blobs
         self.stateRegion = decoded.state
         self.indexRange = header.indexOffset..<header.fileLength
-        var positions: [String: Int] = [:]
-        positions.reserveCapacity(decoded.blobs.count)
-        for (i, blob) in decoded.blobs.enumerated() { positions[blob.name] = i }
-        self.positions = positions
+        self.positions = decoded.positions
     }
 
     /// The blob called `name`, if any.

@@ -44,7 +44,7 @@ final class CodecTests: XCTestCase {
     }
 
     func parse(_ text: String, depth: Int = 64) -> JSONValue? {
-        Array(text.utf8).withUnsafeBytes { try? StrictJSONParser.parse($0, maxDepth: depth) }
+        Array(text.utf8).withUnsafeBytes { try? JSONScanner.parse($0, maxDepth: depth) }
     }
 
     func testStrictJSONAcceptsRFC8259() {
@@ -72,9 +72,9 @@ final class CodecTests: XCTestCase {
         ] {
             XCTAssertNil(parse(text, depth: 8), "accepted \(text.debugDescription)")
         }
-        XCTAssertNil([0x22, 0xC3, 0x28, 0x22].withUnsafeBytes { try? StrictJSONParser.parse($0, maxDepth: 8) }, "invalid UTF-8")
-        XCTAssertNil([0x22, 0xED, 0xA0, 0x80, 0x22].withUnsafeBytes { try? StrictJSONParser.parse($0, maxDepth: 8) }, "encoded surrogate")
-        XCTAssertNil([0x22, 0xC0, 0xAF, 0x22].withUnsafeBytes { try? StrictJSONParser.parse($0, maxDepth: 8) }, "overlong encoding")
+        XCTAssertNil([0x22, 0xC3, 0x28, 0x22].withUnsafeBytes { try? JSONScanner.parse($0, maxDepth: 8) }, "invalid UTF-8")
+        XCTAssertNil([0x22, 0xED, 0xA0, 0x80, 0x22].withUnsafeBytes { try? JSONScanner.parse($0, maxDepth: 8) }, "encoded surrogate")
+        XCTAssertNil([0x22, 0xC0, 0xAF, 0x22].withUnsafeBytes { try? JSONScanner.parse($0, maxDepth: 8) }, "overlong encoding")
     }
 
     func testDeepNestingIsAnErrorNotAStackOverflow() {
