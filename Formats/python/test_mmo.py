@@ -97,6 +97,15 @@ class MMOTests(unittest.TestCase):
                                      (expected["dtype"], expected["shape"], expected["codec"], expected["filter"]))
                     self.assertEqual(f.raw_bytes(b.name).hex(), expected["hex"], b.name)
 
+    def test_specification_worked_example(self):
+        mmo.write(self.path, [("model/tiny/weight", np.array([1.0, -2.0], np.float32)),
+                              ("optim/tiny/m/weight", np.zeros(2, np.float32))], state=b'{"progress":{"step":1}}')
+        example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "example-v1.mmo")
+        self.assertEqual(read_file(self.path), read_file(example))
+        with mmo.MMOFile(example) as f:
+            self.assertEqual(mmo.hex16(f.content_hash), "acc0599ce83f8fcb")
+            self.assertEqual(f.verify()["padding"], 41 + 56)
+
     def test_truncation_at_every_byte(self):
         mmo.write_sample(self.path)
         data = read_file(self.path)

@@ -22,6 +22,13 @@ final class CorruptionTests: XCTestCase {
         reader = try MMOReader.open(url)
     }
 
+    /// XCTest keeps test-case instances alive; release the reader so that leak checkers
+    /// (`--sanitize=address`) only see what the library itself keeps.
+    override func tearDown() {
+        reader = nil
+        original = []
+    }
+
     /// The outcome of reading `bytes` completely: nil if the file is valid, else its error.
     func outcome(_ bytes: [UInt8]) throws -> MMOFormatError? {
         let url = folder.appendingPathComponent("damaged.mmo")

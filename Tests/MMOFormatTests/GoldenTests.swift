@@ -68,4 +68,23 @@ final class GoldenTests: XCTestCase {
         XCTAssertEqual(state.rng["dropout/bert"]?.key, 12_345_678_901_234_567_890, "64-bit integers survive exactly")
         XCTAssertEqual(state.text, "héllo ✓")
     }
+
+    /// The worked example of Formats/mmo-v1.md §12: the Swift writer produces it byte for byte,
+    /// and it reads back as the specification describes.
+    func testSpecificationWorkedExampleIsWhatTheWriterProduces() throws {
+        let example = try Data(contentsOf: repositoryRoot.appendingPathComponent("Formats/example-v1.mmo"))
+        let url = try temporaryFolder(self).appendingPathComponent("example.mmo")
+        var writer = MMOWriter()
+        try writer.setStateDocument(Data(#"{"progress":{"step":1}}"#.utf8))
+        try writer.add("model/tiny/weight", shape: [2], floats: [1.0, -2.0])
+        try writer.add("optim/tiny/m/weight", shape: [2], floats: [0, 0])
+        let report = try writer.write(to: url)
+        XCTAssertEqual(try Data(contentsOf: url), example)
+        XCTAssertEqual(report.fileLength, 605)
+        XCTAssertEqual(hex16(report.contentHash), "acc0599ce83f8fcb")
+        let reader = try MMOReader.open(url)
+        XCTAssertEqual(reader.blobs.map(\.region.offset), [128, 192])
+        XCTAssertEqual(reader.blobs.map(\.codec), [.raw, .zero])
+        XCTAssertEqual(try reader.verify().paddingBytes, 41 + 56)
+    }
 }
