@@ -45,6 +45,8 @@ public struct MMOWriteReport: Sendable {
     public var codecCounts: [MMOCodec: Int]
     /// The file's content hash (header XXH3-64), the identity recorded as lineage by children.
     public var contentHash: UInt64
+    /// `contentHash` as 16 lowercase hex digits.
+    public var contentHashHex: String { hex16(contentHash) }
     /// Seconds from the start until every byte was written (encoding and writing overlap).
     public var writeSeconds: Double
     /// Seconds spent in fsync of the file and the folder.
@@ -133,7 +135,7 @@ public struct MMOWriter {
 
     private mutating func append(_ blob: Pending, byteCount: Int) throws {
         let at = "blob \"\(blob.name)\""
-        guard mmoIsValidBlobName(blob.name) else {
+        guard MMOLimits.isValidBlobName(blob.name) else {
             throw MMOWriter.argumentError(at, "names are 1…\(MMOLimits.maxNameLength) bytes of printable ASCII without spaces")
         }
         guard !names.contains(blob.name) else { throw MMOWriter.argumentError(at, "a blob of this name was already added") }

@@ -24,6 +24,9 @@ struct BenchFormat: ParsableCommand {
     @Option(help: "Worker threads for compression and decoding (default: all cores).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "zstd hashLog for shuffled byte planes (0: the level's own default).")
+    var planeHashLog: Int32 = MMOWriteOptions().planeHashLog ?? 0
+
     @Option(help: "Seed of the synthetic parameter and moment values.")
     var seed: UInt64 = 42
 
@@ -68,6 +71,7 @@ struct BenchFormat: ParsableCommand {
         options.compressionLevel = level
         options.compress = compress
         options.threads = threads
+        options.planeHashLog = planeHashLog == 0 ? nil : planeHashLog
         let url = folder.appendingPathComponent(FormatBenchRow.fileName(level: level, compress: compress))
         var saves: [Double] = [], syncs: [Double] = [], encodes: [Double] = []
         var report: MMOWriteReport?
