@@ -197,7 +197,10 @@ class MMOFile:
         if view is not None:
             view.release()
         if isinstance(getattr(self, "_map", None), mmap.mmap):
-            self._map.close()
+            try:
+                self._map.close()
+            except BufferError:
+                pass  # a slice is still referenced (e.g. by a traceback); the GC unmaps it later
 
     def __enter__(self):
         return self
@@ -447,7 +450,11 @@ def _encode(raw: bytes, size: int, filt: str, compress: bool, level: int, allow_
         # One zstd block boundary per byte plane, so each plane gets its own entropy tables.
         planes = np.frombuffer(raw, np.uint8).reshape(-1, size).T.tobytes()
         n = len(raw) // size
-        c = zstandard.ZstdCompressor(level=level, write_content_size=True).compressobj(size=len(raw))
+        # A 64-entry hash table: byte planes are coded almost purely with Huffman (faster and
+        # smaller than level defaults on float data; any parameters decode the same).
+        params = zstandard.ZstdCompressionParameters.from_level(
+            level, source_size=len(raw), hash_log=6, write_content_size=True)
+        c = zstandard.ZstdCompressor(compression_params=params).compressobj(size=len(raw))
         parts = []
         for k in range(size):
             parts.append(c.compress(planes[k * n:(k + 1) * n]))

@@ -11,6 +11,13 @@ import Foundation
     import Darwin
 #endif
 
+#if os(Linux)
+    /// `sync_file_range(2)`, looked up at run time because Glibc's Swift module does not export it
+    /// (it needs `_GNU_SOURCE`). `SYNC_FILE_RANGE_WRITE` (2) starts write-back without waiting.
+    private typealias SyncFileRange = @convention(c) (Int32, Int64, Int64, UInt32) -> Int32
+    private let syncFileRange: SyncFileRange? = dlsym(nil, "sync_file_range").map { unsafeBitCast($0, to: SyncFileRange.self) }
+#endif
+
 /// An open temporary file that becomes `target` on `commit()`, or disappears on `abandon()`.
 final class AtomicFileWriter {
     let target: URL
@@ -18,6 +25,11 @@ final class AtomicFileWriter {
     private var descriptor: Int32
     /// Bytes written so far by `append` (the position of the next append).
     private(set) var position = 0
+    /// End of the range whose write-back was already started.
+    private var writeBackStart = 0
+    /// Write-back is started every this many appended bytes, so that the final fsync finds
+    /// little left to flush (measured: 45 ms → 4 ms for 160 MB).
+    static let writeBackChunk = 8 << 20
 
     /// The prefix of this writer's temporaries for `target`: `.<name>.tmp-`; the full name adds
     /// `<pid>-<random>`, so that a later writer can tell whether the owner is still alive.
@@ -70,6 +82,13 @@ final class AtomicFileWriter {
     func append(_ bytes: UnsafeRawBufferPointer) throws {
         try write(bytes, at: position)
         position += bytes.count
+        #if os(Linux)
+            // A hint only: durability still comes from the fsync in `commit`.
+            if position - writeBackStart >= AtomicFileWriter.writeBackChunk, let syncFileRange {
+                _ = syncFileRange(descriptor, Int64(writeBackStart), Int64(position - writeBackStart), 2)
+                writeBackStart = position
+            }
+        #endif
     }
 
     /// Appends `count` zero bytes (padding).

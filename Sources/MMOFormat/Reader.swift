@@ -5,7 +5,9 @@
 import Foundation
 
 /// An open, validated .mmo file. Thread-safe: all state is immutable after `open` except an
-/// internal pool of decode workspaces, which is locked.
+/// internal pool of decode workspaces, which is locked. The file stays mapped while the reader
+/// lives; replacing the file (as `MMOWriter` does, by rename) does not disturb it, but another
+/// program truncating it in place would (SIGBUS on access) — no writer of this library does.
 public final class MMOReader: @unchecked Sendable {
     /// The file.
     public let url: URL
@@ -16,8 +18,10 @@ public final class MMOReader: @unchecked Sendable {
     /// Minor version the file declares (a newer minor only adds optional index keys).
     public let minorVersion: Int
     /// The header checksum, which covers the index checksum, which covers every region's
-    /// checksum: the identity of the file's content (spec §9, lineage).
+    /// checksum: the identity of the file's content (spec §2; recorded as lineage, §9).
     public let contentHash: UInt64
+    /// `contentHash` as the 16 lowercase hex digits the index and the state document use.
+    public var contentHashHex: String { hex16(contentHash) }
     /// Every blob, in file order.
     public let blobs: [MMOBlobInfo]
     /// Where the state document is stored.
@@ -43,8 +47,8 @@ public final class MMOReader: @unchecked Sendable {
                 .checksumMismatch, file: path, location: "index",
                 reason: "the index hashes to \(hex16(indexChecksum)) but the header records \(hex16(header.indexChecksum)); the index is damaged")
         }
-        let validator = MMOIndexValidator(path: path, strictKeys: header.minorVersion <= MMOLimits.minorVersion)
-        let decoded = try validator.validate(index, header: header)
+        let decoder = MMOIndexDecoder(path: path, strictKeys: header.minorVersion <= MMOLimits.minorVersion)
+        let decoded = try decoder.decode(index, header: header)
         self.url = url
         self.file = file
         self.fileLength = header.fileLength
@@ -54,10 +58,7 @@ public final class MMOReader: @unchecked Sendable {
         self.blobs = decoded.blobs
         self.stateRegion = decoded.state
         self.indexRange = header.indexOffset..<header.fileLength
-        var positions: [String: Int] = [:]
-        positions.reserveCapacity(decoded.blobs.count)
-        for (i, blob) in decoded.blobs.enumerated() { positions[blob.name] = i }
-        self.positions = positions
+        self.positions = decoded.positions
     }
 
     /// The blob called `name`, if any.

@@ -1,6 +1,13 @@
-// A strict RFC 8259 JSON parser for untrusted bytes: valid UTF-8 only, no BOM, no NaN or
+// A strict RFC 8259 JSON scanner for untrusted bytes: valid UTF-8 only, no BOM, no NaN or
 // Infinity, no duplicate keys, bounded nesting depth; every failure is a message with a byte
-// offset, never a crash. Only the index and the state-document check use it.
+// offset, never a crash. The index decoder drives the scanner directly (no tree, no per-key
+// allocation: opening stays fast); `parse` builds a tree for the state-document check and tests.
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A parsed JSON value. Objects keep their members in file order.
 indirect enum JSONValue {
@@ -13,18 +20,6 @@ indirect enum JSONValue {
     case string(String)
     case array([JSONValue])
     case object([(key: String, value: JSONValue)])
-
-    /// A short name of the JSON type, for error messages.
-    var typeName: String {
-        switch self {
-        case .null: return "null"
-        case .bool: return "a boolean"
-        case .integer, .otherNumber: return "a number"
-        case .string: return "a string"
-        case .array: return "an array"
-        case .object: return "an object"
-        }
-    }
 }
 
 /// Parse failure: what and at which byte offset of the parsed text.
@@ -33,111 +28,141 @@ struct JSONParseError: Error {
     var message: String
 }
 
-/// Recursive-descent parser over a byte buffer; `maxDepth` bounds arrays + objects nesting.
-struct StrictJSONParser {
-    private let bytes: UnsafeRawBufferPointer
-    private var position = 0
-    private let maxDepth: Int
+/// The JSON type of the value starting at a given byte, for dispatch and error messages.
+enum JSONKind: String {
+    case object = "an object", array = "an array", string = "a string", number = "a number", literal = "a literal"
+}
 
-    /// Parses one complete JSON text (surrounding whitespace allowed, nothing else).
-    static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int) throws -> JSONValue {
-        var parser = StrictJSONParser(bytes: bytes, maxDepth: maxDepth)
-        parser.skipWhitespace()
-        let value = try parser.parseValue(depth: 0)
-        parser.skipWhitespace()
-        if parser.position != bytes.count { throw parser.fail("unexpected data after the JSON value") }
-        return value
-    }
+/// Tokenizer over a byte buffer, with the primitives the index decoder needs.
+struct JSONScanner {
+    let bytes: UnsafeRawBufferPointer
+    private(set) var position = 0
+    let maxDepth: Int
 
-    private init(bytes: UnsafeRawBufferPointer, maxDepth: Int) {
+    init(_ bytes: UnsafeRawBufferPointer, maxDepth: Int) throws {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        try JSONScanner.checkUTF8(bytes)
     }
 
-    private func fail(_ message: String) -> JSONParseError { JSONParseError(offset: position, message: message) }
-
-    private var current: UInt8? { position < bytes.count ? bytes[position] : nil }
-
-    private mutating func skipWhitespace() {
-        while let c = current, c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D { position += 1 }
+    /// The whole text must be UTF-8 (spec §7.2.1); ASCII, the common case, is checked word-wise.
+    private static func checkUTF8(_ bytes: UnsafeRawBufferPointer) throws {
+        var i = 0
+        let n = bytes.count
+        var high: UInt64 = 0
+        while i + 8 <= n {
+            high |= bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < n {
+            high |= UInt64(bytes[i])
+            i += 1
+        }
+        if high & 0x8080_8080_8080_8080 == 0 { return }
+        guard validatedUTF8(bytes) != nil else {
+            let s = String(decoding: bytes, as: UTF8.self)
+            let valid = s.utf8.prefix { $0 != 0xEF }.count  // approximate location: first replacement
+            throw JSONParseError(offset: valid, message: "text is not valid UTF-8")
+        }
     }
 
-    private mutating func expect(_ literal: StaticString) throws {
-        let count = literal.utf8CodeUnitCount
-        guard position + count <= bytes.count else { throw fail("unexpected end of text") }
-        let p = literal.utf8Start
-        for i in 0..<count where bytes[position + i] != p[i] { throw fail("invalid literal") }
-        position += count
+    func fail(_ message: String) -> JSONParseError { JSONParseError(offset: position, message: message) }
+
+    var current: UInt8? { position < bytes.count ? bytes[position] : nil }
+
+    mutating func skipWhitespace() {
+        while position < bytes.count {
+            let c = bytes[position]
+            guard c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D else { return }
+            position += 1
+        }
     }
 
-    private mutating func parseValue(depth: Int) throws -> JSONValue {
+    /// The kind of the value at the current position (after whitespace).
+    mutating func peekKind() throws -> JSONKind {
+        skipWhitespace()
         guard let c = current else { throw fail("unexpected end of text, expected a value") }
         switch c {
-        case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
-        case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
-        case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expect("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expect("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expect("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+        case UInt8(ascii: "{"): return .object
+        case UInt8(ascii: "["): return .array
+        case UInt8(ascii: "\""): return .string
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number
+        case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"): return .literal
         default: throw fail("unexpected byte 0x\(String(c, radix: 16)), expected a value")
         }
     }
 
-    private mutating func parseObject(depth: Int) throws -> JSONValue {
-        guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
-        position += 1  // {
-        var members: [(key: String, value: JSONValue)] = []
-        var seen: [String: Int] = [:]
+    /// Ends the text: only whitespace may follow.
+    mutating func finish() throws {
         skipWhitespace()
-        if current == UInt8(ascii: "}") { position += 1; return .object(members) }
-        while true {
-            skipWhitespace()
-            guard current == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-            let keyOffset = position
-            let key = try parseString()
-            // Keys are compared as code-point sequences (what Python and most parsers do), not
-            // by Swift's canonical equivalence.
-            if let other = seen[key], members[other].key.unicodeScalars.elementsEqual(key.unicodeScalars) {
-                throw JSONParseError(offset: keyOffset, message: "duplicate key \"\(key)\"")
-            }
-            seen[key] = members.count
-            skipWhitespace()
-            guard current == UInt8(ascii: ":") else { throw fail("expected ':' after a key") }
+        if position != bytes.count { throw fail("unexpected data after the JSON value") }
+    }
+
+    // MARK: Containers
+
+    /// Consumes `{` (checking depth).
+    mutating func beginObject(depth: Int) throws {
+        guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
+        skipWhitespace()
+        guard current == UInt8(ascii: "{") else { throw fail("expected an object") }
+        position += 1
+    }
+
+    /// The next member's key and consumes the `:`; nil at `}`.
+    mutating func nextKey(first: inout Bool) throws -> StringToken? {
+        skipWhitespace()
+        if current == UInt8(ascii: "}") {
+            position += 1
+            return nil
+        }
+        if !first {
+            guard current == UInt8(ascii: ",") else { throw fail("expected ',' or '}' in an object") }
             position += 1
             skipWhitespace()
-            members.append((key, try parseValue(depth: depth)))
-            skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "}"): position += 1; return .object(members)
-            default: throw fail("expected ',' or '}' in an object")
-            }
         }
-    }
-
-    private mutating func parseArray(depth: Int) throws -> JSONValue {
-        guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
-        position += 1  // [
-        var elements: [JSONValue] = []
+        first = false
+        guard current == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+        let key = try stringToken()
         skipWhitespace()
-        if current == UInt8(ascii: "]") { position += 1; return .array(elements) }
-        while true {
-            skipWhitespace()
-            elements.append(try parseValue(depth: depth))
-            skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "]"): position += 1; return .array(elements)
-            default: throw fail("expected ',' or ']' in an array")
-            }
-        }
+        guard current == UInt8(ascii: ":") else { throw fail("expected ':' after a key") }
+        position += 1
+        return key
     }
 
-    private mutating func parseNumber() throws -> JSONValue {
+    /// Consumes `[` (checking depth).
+    mutating func beginArray(depth: Int) throws {
+        guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
+        skipWhitespace()
+        guard current == UInt8(ascii: "[") else { throw fail("expected an array") }
+        position += 1
+    }
+
+    /// Whether another element follows (consuming the `,`); false at `]` (consumed).
+    mutating func nextElement(first: inout Bool) throws -> Bool {
+        skipWhitespace()
+        if current == UInt8(ascii: "]") {
+            position += 1
+            return false
+        }
+        if !first {
+            guard current == UInt8(ascii: ",") else { throw fail("expected ',' or ']' in an array") }
+            position += 1
+        }
+        first = false
+        return true
+    }
+
+    // MARK: Scalars
+
+    /// A number: `.integer` for digits-only literals that fit in `Int`, else `.otherNumber`.
+    mutating func number() throws -> JSONValue {
+        skipWhitespace()
         let start = position
-        var negative = false
-        if current == UInt8(ascii: "-") { negative = true; position += 1 }
+        var plain = true
+        if current == UInt8(ascii: "-") {
+            plain = false
+            position += 1
+        }
         guard let first = current, first >= 0x30, first <= 0x39 else { throw fail("expected a digit") }
         if first == 0x30 {
             position += 1
@@ -145,7 +170,6 @@ struct StrictJSONParser {
         } else {
             while let c = current, c >= 0x30, c <= 0x39 { position += 1 }
         }
-        var plain = !negative
         if current == UInt8(ascii: ".") {
             plain = false
             position += 1
@@ -170,7 +194,22 @@ struct StrictJSONParser {
         return .integer(value)
     }
 
-    private mutating func parseHex4() throws -> UInt32 {
+    /// `true`, `false` or `null`.
+    mutating func literal() throws -> JSONValue {
+        skipWhitespace()
+        func accept(_ text: StaticString) -> Bool {
+            let n = text.utf8CodeUnitCount
+            guard position + n <= bytes.count, memcmp(bytes.baseAddress! + position, text.utf8Start, n) == 0 else { return false }
+            position += n
+            return true
+        }
+        if accept("true") { return .bool(true) }
+        if accept("false") { return .bool(false) }
+        if accept("null") { return .null }
+        throw fail("invalid literal")
+    }
+
+    private mutating func hex4() throws -> UInt32 {
         guard position + 4 <= bytes.count else { throw fail("unexpected end of text in \\u escape") }
         var v: UInt32 = 0
         for _ in 0..<4 {
@@ -188,29 +227,46 @@ struct StrictJSONParser {
         return v
     }
 
-    private mutating func parseString() throws -> String {
-        position += 1  // opening quote
+    /// A string as scanned: a range of the text when it has no escapes (no allocation), or its
+    /// unescaped bytes.
+    enum StringToken {
+        case raw(Range<Int>)
+        case unescaped([UInt8])
+    }
+
+    /// Scans the string at the current position (its UTF-8 was validated with the whole text).
+    mutating func stringToken() throws -> StringToken {
+        skipWhitespace()
+        guard current == UInt8(ascii: "\"") else { throw fail("expected a string") }
+        position += 1
         let start = position
-        // Fast path: no escapes, so the bytes can be validated and converted directly.
-        while let c = current, c != UInt8(ascii: "\""), c != UInt8(ascii: "\\") {
-            if c < 0x20 { throw fail("control character in a string") }
-            position += 1
-        }
-        guard let stop = current else { throw fail("unterminated string") }
-        if stop == UInt8(ascii: "\"") {
-            let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
-            position += 1
-            guard let s = validatedUTF8(slice) else {
-                throw JSONParseError(offset: start, message: "string is not valid UTF-8")
+        while position < bytes.count {
+            let c = bytes[position]
+            if c == UInt8(ascii: "\"") {
+                position += 1
+                return .raw(start..<(position - 1))
             }
-            return s
+            if c < 0x20 { throw fail("control character in a string") }
+            if c == UInt8(ascii: "\\") { return .unescaped(try unescape(from: start)) }
+            position += 1
         }
+        throw fail("unterminated string")
+    }
+
+    private mutating func unescape(from start: Int) throws -> [UInt8] {
         var buffer = Array(bytes[start..<position])
         while true {
             guard let c = current else { throw fail("unterminated string") }
-            if c == UInt8(ascii: "\"") { position += 1; break }
+            if c == UInt8(ascii: "\"") {
+                position += 1
+                return buffer
+            }
             if c < 0x20 { throw fail("control character in a string") }
-            if c != UInt8(ascii: "\\") { buffer.append(c); position += 1; continue }
+            if c != UInt8(ascii: "\\") {
+                buffer.append(c)
+                position += 1
+                continue
+            }
             position += 1
             guard let e = current else { throw fail("unterminated escape") }
             position += 1
@@ -222,13 +278,12 @@ struct StrictJSONParser {
             case UInt8(ascii: "r"): buffer.append(0x0D)
             case UInt8(ascii: "t"): buffer.append(0x09)
             case UInt8(ascii: "u"):
-                var scalar = try parseHex4()
+                var scalar = try hex4()
                 if scalar >= 0xD800 && scalar < 0xDC00 {
-                    guard position + 2 <= bytes.count, bytes[position] == UInt8(ascii: "\\"),
-                        bytes[position + 1] == UInt8(ascii: "u")
+                    guard position + 2 <= bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u")
                     else { throw fail("unpaired surrogate in \\u escape") }
                     position += 2
-                    let low = try parseHex4()
+                    let low = try hex4()
                     guard low >= 0xDC00 && low < 0xE000 else { throw fail("unpaired surrogate in \\u escape") }
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                 } else if scalar >= 0xDC00 && scalar < 0xE000 {
@@ -239,10 +294,65 @@ struct StrictJSONParser {
             default: throw fail("invalid escape character")
             }
         }
-        guard let s = buffer.withUnsafeBytes({ validatedUTF8($0) }) else {
-            throw JSONParseError(offset: start, message: "string is not valid UTF-8")
+    }
+
+    /// Calls `body` with the bytes of `token`.
+    func withBytes<R>(_ token: StringToken, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        switch token {
+        case .raw(let range): return try body(UnsafeRawBufferPointer(rebasing: bytes[range]))
+        case .unescaped(let b): return try b.withUnsafeBytes(body)
         }
-        return s
+    }
+
+    /// Whether `token` is exactly the ASCII text `text`.
+    func matches(_ token: StringToken, _ text: StaticString) -> Bool {
+        withBytes(token) { b in
+            b.count == text.utf8CodeUnitCount && (b.count == 0 || memcmp(b.baseAddress!, text.utf8Start, b.count) == 0)
+        }
+    }
+
+    /// `token` as a String.
+    func string(_ token: StringToken) -> String { withBytes(token) { String(decoding: $0, as: UTF8.self) } }
+
+    /// The string at the current position.
+    mutating func string() throws -> String { string(try stringToken()) }
+
+    // MARK: Generic values
+
+    /// Parses any value into a tree; duplicate keys (as code-point sequences) are errors.
+    mutating func value(depth: Int) throws -> JSONValue {
+        switch try peekKind() {
+        case .string: return .string(try string())
+        case .number: return try number()
+        case .literal: return try literal()
+        case .array:
+            try beginArray(depth: depth + 1)
+            var elements: [JSONValue] = []
+            var first = true
+            while try nextElement(first: &first) { elements.append(try value(depth: depth + 1)) }
+            return .array(elements)
+        case .object:
+            try beginObject(depth: depth + 1)
+            var members: [(key: String, value: JSONValue)] = []
+            var seen = Set<[UInt8]>()
+            var first = true
+            while let token = try nextKey(first: &first) {
+                // Keys compare as code-point sequences, i.e. as UTF-8 bytes (not Swift's
+                // canonical equivalence), as Python and most parsers do.
+                let key = withBytes(token) { Array($0) }
+                guard seen.insert(key).inserted else { throw fail("duplicate key \"\(string(token))\"") }
+                members.append((string(token), try value(depth: depth + 1)))
+            }
+            return .object(members)
+        }
+    }
+
+    /// Parses one complete JSON text into a tree.
+    static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int) throws -> JSONValue {
+        var scanner = try JSONScanner(bytes, maxDepth: maxDepth)
+        let value = try scanner.value(depth: 0)
+        try scanner.finish()
+        return value
     }
 }
 

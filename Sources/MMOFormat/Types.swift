@@ -123,14 +123,14 @@ public enum MMOLimits {
     /// The 8 magic bytes `89 4D 4D 4F 0D 0A 1A 0A` ("\x89MMO\r\n\x1a\n", PNG-style: detects
     /// text-mode transfers and 7-bit channels).
     public static let magic: [UInt8] = [0x89, 0x4D, 0x4D, 0x4F, 0x0D, 0x0A, 0x1A, 0x0A]
-}
 
-/// Whether `name` is a valid blob name: 1…1024 bytes of printable ASCII (0x21…0x7E).
-/// ASCII keeps byte equality and string equality the same in every language.
-public func mmoIsValidBlobName(_ name: String) -> Bool {
-    let utf8 = name.utf8
-    guard !utf8.isEmpty, utf8.count <= MMOLimits.maxNameLength else { return false }
-    return utf8.allSatisfy { $0 >= 0x21 && $0 <= 0x7E }
+    /// Whether `name` is a valid blob name: 1…1024 bytes of printable ASCII (0x21…0x7E).
+    /// ASCII keeps byte equality and string equality the same in every language.
+    public static func isValidBlobName(_ name: String) -> Bool {
+        let utf8 = name.utf8
+        guard !utf8.isEmpty, utf8.count <= maxNameLength else { return false }
+        return utf8.allSatisfy { $0 >= 0x21 && $0 <= 0x7E }
+    }
 }
 
 /// Rounds `x` up to the next multiple of the 64-byte alignment.

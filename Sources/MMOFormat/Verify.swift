@@ -41,7 +41,7 @@ extension MMOReader {
         try state.withUnsafeBytes { bytes in
             let value: JSONValue
             do {
-                value = try StrictJSONParser.parse(bytes, maxDepth: MMOStateDocument.maxDepth)
+                value = try JSONScanner.parse(bytes, maxDepth: MMOStateDocument.maxDepth)
             } catch let e as JSONParseError {
                 throw MMOFormatError(.invalidStateDocument, file: url.path, location: "state document", reason: "invalid JSON at byte \(e.offset): \(e.message)")
             }

@@ -1,19 +1,24 @@
-// Writes an .mmo file: blobs are checksummed, shuffled and zstd-compressed in parallel, laid out
-// canonically (spec §6), and committed atomically (spec §8). The same content and options give
-// the same bytes whatever the thread count.
+// Writes an .mmo file: blobs are checksummed, shuffled and zstd-compressed in parallel while
+// earlier ones are written, laid out canonically (spec §6), and committed atomically (spec §8).
+// The same content and options give the same bytes whatever the thread count.
 
 import Dispatch
 import Foundation
 
 /// How the writer encodes blobs.
 public struct MMOWriteOptions: Sendable {
-    /// zstd level chosen by measurement on the `small` joint state (Formats/mmo-v1.md §10 and
-    /// `mmo-bench format --levels`): level 1 already captures almost all of what byte planes of
-    /// float data offer; higher levels cost time for a fraction of a percent.
+    /// zstd level chosen by measurement on the `small` joint state (Formats/mmo-v1.md §13,
+    /// `mmo-bench format --levels`): with `planeHashLog` 6, level 1 gives the smallest file of
+    /// levels −5…9 (161.8 MB of 193.8) and the fastest save of the levels that compress at all.
     public static let defaultCompressionLevel: Int32 = 1
 
     /// zstd compression level (negative levels are zstd's fast modes).
     public var compressionLevel: Int32 = MMOWriteOptions.defaultCompressionLevel
+    /// zstd hash-table size (log2 entries) for shuffled byte planes. Planes of float data are
+    /// near-independent bytes: back-references barely pay and cost time, so a 64-entry table
+    /// (6, zstd's minimum) leaves almost pure Huffman coding, measured ~2× faster *and* ~1%
+    /// smaller than level 1's own table (Formats/mmo-v1.md §13). nil keeps the level's default.
+    public var planeHashLog: Int32? = 6
     /// When false every blob is stored raw (all-zero blobs still use the `zero` codec).
     public var compress = true
     /// Worker threads for checksums, shuffling and compression.
@@ -21,8 +26,6 @@ public struct MMOWriteOptions: Sendable {
     /// A compressed blob is kept only if it is at least this fraction smaller than raw; otherwise
     /// raw storage (zero-copy, fastest to read) wins.
     public var minimumSaving = 0.02
-    /// Raw bytes encoded per parallel batch before they are written: bounds the writer's memory.
-    public var batchBytes = 256 << 20
 
     /// Default options: all cores, level `defaultCompressionLevel`.
     public init() {}
@@ -42,8 +45,10 @@ public struct MMOWriteReport: Sendable {
     public var codecCounts: [MMOCodec: Int]
     /// The file's content hash (header XXH3-64), the identity recorded as lineage by children.
     public var contentHash: UInt64
-    /// Seconds spent checksumming, shuffling and compressing.
-    public var encodeSeconds: Double
+    /// `contentHash` as 16 lowercase hex digits.
+    public var contentHashHex: String { hex16(contentHash) }
+    /// Seconds from the start until every byte was written (encoding and writing overlap).
+    public var writeSeconds: Double
     /// Seconds spent in fsync of the file and the folder.
     public var syncSeconds: Double
 }
@@ -95,7 +100,7 @@ public struct MMOWriter {
     public mutating func setStateDocument(_ json: Data) throws {
         try json.withUnsafeBytes { bytes in
             do {
-                guard case .object = try StrictJSONParser.parse(bytes, maxDepth: MMOStateDocument.maxDepth) else {
+                guard case .object = try JSONScanner.parse(bytes, maxDepth: MMOStateDocument.maxDepth) else {
                     throw MMOWriter.argumentError("state document", "the top level must be a JSON object")
                 }
             } catch let e as JSONParseError {
@@ -130,7 +135,7 @@ public struct MMOWriter {
 
     private mutating func append(_ blob: Pending, byteCount: Int) throws {
         let at = "blob \"\(blob.name)\""
-        guard mmoIsValidBlobName(blob.name) else {
+        guard MMOLimits.isValidBlobName(blob.name) else {
             throw MMOWriter.argumentError(at, "names are 1…\(MMOLimits.maxNameLength) bytes of printable ASCII without spaces")
         }
         guard !names.contains(blob.name) else { throw MMOWriter.argumentError(at, "a blob of this name was already added") }
@@ -158,7 +163,6 @@ public struct MMOWriter {
     public func write(to url: URL) throws -> MMOWriteReport {
         let options = self.options
         let file = try AtomicFileWriter(target: url)
-        var encodeSeconds = 0.0
         var rawBytes = 0, storedBytes = 0
         var codecCounts: [MMOCodec: Int] = [:]
         var blobs: [MMOBlobInfo] = []
@@ -181,32 +185,37 @@ public struct MMOWriter {
         }
 
         let clock = ContinuousClock()
-        var started = clock.now
-        let stateEncoded = state.withUnsafeBytes { bytes in
-            RegionEncoder(level: options.compressionLevel, minimumSaving: options.minimumSaving)
-                .encode(bytes, elementSize: 1, filter: .none, compress: options.compress, allowZeroCodec: false)
+        let started = clock.now
+        let threads = max(1, options.threads)
+        // Keep a few buffers beyond the blobs in flight, so that recycling rarely allocates.
+        let window = 2 * threads + 2
+        let pool = OutputBufferPool(keep: window + threads)
+        func makeEncoder() -> RegionEncoder {
+            RegionEncoder(options: options, pool: pool)
         }
-        encodeSeconds += (clock.now - started).seconds
+        let stateEncoded = state.withUnsafeBytes { bytes in
+            makeEncoder().encode(bytes, elementSize: 1, filter: .none, compress: options.compress, allowZeroCodec: false)
+        }
         let stateRegion = try place(stateEncoded, source: .data(state))
 
-        var batchStart = 0
-        while batchStart < pending.count {
-            var batchEnd = batchStart
-            var batchSize = 0
-            repeat {
-                batchSize += pending[batchEnd].dtype.size * pending[batchEnd].shape.reduce(1, *)
-                batchEnd += 1
-            } while batchEnd < pending.count && batchSize < options.batchBytes
-            started = clock.now
-            let encoded = encodeBatch(pending[batchStart..<batchEnd], options: options)
-            encodeSeconds += (clock.now - started).seconds
-            for (blob, region) in zip(pending[batchStart..<batchEnd], encoded) {
+        let pending = self.pending
+        try runOrderedPipeline(
+            count: pending.count, threads: threads, window: window,
+            encode: { k, encoder in
+                let item = pending[k]
+                return item.source.withBytes { bytes in
+                    encoder.encode(
+                        bytes, elementSize: item.dtype.size, filter: filter(for: item),
+                        compress: options.compress && item.hint != .raw, allowZeroCodec: item.hint != .raw)
+                }
+            },
+            makeEncoder: makeEncoder,
+            sink: { k, region in
+                let blob = pending[k]
                 let placed = try place(region, source: blob.source)
                 codecCounts[placed.codec, default: 0] += 1
                 blobs.append(MMOBlobInfo(name: blob.name, dtype: blob.dtype, shape: blob.shape, filter: region.filter, region: placed))
-            }
-            batchStart = batchEnd
-        }
+            })
 
         let index = MMOIndex(state: stateRegion, blobs: blobs).encoded()
         let indexOffset = file.position
@@ -216,44 +225,14 @@ public struct MMOWriter {
             indexChecksum: index.withUnsafeBytes { xxh3($0) })
         let headerBytes = header.encoded()
         try headerBytes.withUnsafeBytes { try file.write($0, at: 0) }
-        started = clock.now
+        let writeSeconds = (clock.now - started).seconds
+        let syncStarted = clock.now
         try file.commit()
-        let syncSeconds = (clock.now - started).seconds
+        let syncSeconds = (clock.now - syncStarted).seconds
         let contentHash = headerBytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 56, as: UInt64.self) }
         return MMOWriteReport(
             url: url, fileLength: header.fileLength, rawBytes: rawBytes, storedBytes: storedBytes, codecCounts: codecCounts,
-            contentHash: UInt64(littleEndian: contentHash), encodeSeconds: encodeSeconds, syncSeconds: syncSeconds)
-    }
-
-    /// Encodes `batch` on `options.threads` workers, largest blobs first (for load balance);
-    /// results come back in batch order.
-    private func encodeBatch(_ batch: ArraySlice<Pending>, options: MMOWriteOptions) -> [EncodedRegion] {
-        let items = Array(batch)
-        let order = items.indices.sorted { items[$0].dtype.size * items[$0].shape.reduce(1, *) > items[$1].dtype.size * items[$1].shape.reduce(1, *) }
-        let results = UnsafeMutableBufferPointer<EncodedRegion?>.allocate(capacity: items.count)
-        results.initialize(repeating: nil)
-        defer { results.deinitialize().deallocate() }
-        let lock = NSLock()
-        var next = 0
-        let workers = max(1, min(options.threads, items.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            let encoder = RegionEncoder(level: options.compressionLevel, minimumSaving: options.minimumSaving)
-            while true {
-                lock.lock()
-                let k = next
-                next += 1
-                lock.unlock()
-                guard k < order.count else { return }
-                let item = items[order[k]]
-                // Each index is written by exactly one worker, so the slots do not race.
-                results[order[k]] = item.source.withBytes { bytes in
-                    encoder.encode(
-                        bytes, elementSize: item.dtype.size, filter: filter(for: item),
-                        compress: options.compress && item.hint != .raw, allowZeroCodec: item.hint != .raw)
-                }
-            }
-        }
-        return results.map { $0! }
+            contentHash: UInt64(littleEndian: contentHash), writeSeconds: writeSeconds, syncSeconds: syncSeconds)
     }
 
     private func filter(for item: Pending) -> MMOFilter {

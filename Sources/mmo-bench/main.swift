@@ -7,7 +7,7 @@ struct MMOBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mmo-bench",
         abstract: "Benchmarks of the MultiModelOptimizer package.",
-        subcommands: [CoreBench.self, ModelsBench.self, BenchOptim.self, StepBench.self])
+        subcommands: [CoreBench.self, ModelsBench.self, BenchOptim.self, StepBench.self, BenchFormat.self])
 }
 
 MMOBench.main()
