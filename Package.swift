@@ -69,7 +69,7 @@ let package = Package(
         // Test support: counts heap allocations so a test can prove a step allocates nothing.
         .target(name: "CMallocCounter", path: "Tests/CMallocCounter"),
         .testTarget(name: "MMOModelsTests", dependencies: ["MMOModels", "MMOFormat", "CMallocCounter"]),
-        .testTarget(name: "MMOOptimTests", dependencies: ["MMOOptim", "MMOFormat"]),
+        .testTarget(name: "MMOOptimTests", dependencies: ["MMOOptim", "MMOFormat", "CMallocCounter"]),
         // mmo-train: the CLI, kill and signal tests run the built executable as a child process.
         .testTarget(name: "MMOTrainingTests", dependencies: ["MMOTraining", "MMOFormat", "MMOData", "mmo-train"]),
     ],
