@@ -6,6 +6,7 @@ import ArgumentParser
 import Foundation
 import MMOCore
 import MMOFormat
+import MMOModels
 
 struct BenchFormat: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,7 +43,7 @@ struct BenchFormat: ParsableCommand {
     func run() throws {
         let folder = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let state = FormatBenchState.small(seed: seed)
+        let state = try FormatBenchState.small(seed: seed)
         print("state: \(state.arrays.count) arrays, \(String(format: "%.1f", Double(state.rawBytes) / 1e6)) MB raw")
 
         var rows: [FormatBenchRow] = []
@@ -188,66 +189,26 @@ struct FormatBenchState {
     var state = Data()
     var rawBytes = 0
 
-    static let hidden = 256, layers = 4, ffn = 1024, vocab = 8000, positions = 512, labels = 2
-
-    /// `(name, shape, kind)` of one model's parameters.
-    static func parameters(family: String) -> [(String, [Int], Kind)] {
-        let H = hidden, F = ffn
-        var p: [(String, [Int], Kind)] = []
-        func linear(_ name: String, _ out: Int, _ inp: Int, bias: Bool = true) {
-            p.append((name + ".weight", [out, inp], .matrix))
-            if bias { p.append((name + ".bias", [out], .bias)) }
-        }
-        func norm(_ name: String) {
-            p.append((name + ".weight", [H], .normWeight))
-            p.append((name + ".bias", [H], .normBias))
-        }
-        if family == "gpt2" {
-            p.append(("transformer.wte.weight", [vocab, H], .matrix))
-            p.append(("transformer.wpe.weight", [positions, H], .matrix))
-            for l in 0..<layers {
-                let b = "transformer.h.\(l)"
-                norm(b + ".ln_1")
-                for q in ["q", "k", "v"] { linear(b + ".attn.c_attn.\(q)", H, H) }
-                linear(b + ".attn.c_proj", H, H)
-                norm(b + ".ln_2")
-                linear(b + ".mlp.c_fc", F, H)
-                linear(b + ".mlp.c_proj", H, F)
+    /// `(name, shape, kind)` of one real `small` model's parameters.
+    static func parameters(family: String) throws -> [(String, [Int], Kind)] {
+        guard let f = ModelFamily(rawValue: family) else { preconditionFailure("unknown family \(family)") }
+        return try ModelBenchConfig.smallSpecs(f).map { spec in
+            let kind: Kind
+            if spec.kind == .norm {
+                kind = spec.role.hasSuffix(".weight") ? .normWeight : .normBias
+            } else {
+                kind = spec.shape.count > 1 ? .matrix : .bias
             }
-            norm("transformer.ln_f")
-            linear("score", labels, H, bias: false)
-            return p
+            return (spec.name, spec.shape, kind)
         }
-        let root = family  // "bert" or "roberta"
-        p.append(("\(root).embeddings.word_embeddings.weight", [vocab, H], .matrix))
-        p.append(("\(root).embeddings.position_embeddings.weight", [family == "roberta" ? positions + 2 : positions, H], .matrix))
-        p.append(("\(root).embeddings.token_type_embeddings.weight", [family == "roberta" ? 1 : 2, H], .matrix))
-        norm("\(root).embeddings.LayerNorm")
-        for l in 0..<layers {
-            let b = "\(root).encoder.layer.\(l)"
-            for q in ["query", "key", "value"] { linear(b + ".attention.self.\(q)", H, H) }
-            linear(b + ".attention.output.dense", H, H)
-            norm(b + ".attention.output.LayerNorm")
-            linear(b + ".intermediate.dense", F, H)
-            linear(b + ".output.dense", H, F)
-            norm(b + ".output.LayerNorm")
-        }
-        if family == "roberta" {
-            linear("classifier.dense", H, H)
-            linear("classifier.out_proj", labels, H)
-        } else {
-            linear("bert.pooler.dense", H, H)
-            linear("classifier", labels, H)
-        }
-        return p
     }
 
-    static func small(seed: UInt64) -> FormatBenchState {
+    static func small(seed: UInt64) throws -> FormatBenchState {
         var result = FormatBenchState()
         var histories: [String] = []
         for family in ["bert", "gpt2", "roberta"] {
             var rng = PhiloxRNG(seed: seed, stream: "bench/format/\(family)")
-            let params = parameters(family: family)
+            let params = try parameters(family: family)
             func fill(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
                 [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
                     body(buffer.baseAddress!)

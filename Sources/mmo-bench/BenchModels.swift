@@ -16,6 +16,12 @@ struct ModelBenchConfig {
         ModelBenchConfig(name: "small", hiddenSize: 256, numLayers: 4, numHeads: 4, intermediateSize: 1024, vocabSize: 8000, maxPositions: 512, sequenceLength: 64, batchSize: 16),
     ]
 
+    /// The parameter specs of a real `small` classifier of `family` (names, shapes, kinds, roles).
+    static func smallSpecs(_ family: ModelFamily) throws -> [ParameterSpec] {
+        let small = all.first { $0.name == "small" }!
+        return try makeClassifier(config: small.modelConfig(family, dropout: 0), seed: 0).parameters.specs
+    }
+
     func modelConfig(_ family: ModelFamily, dropout: Float) -> ModelConfig {
         // RoBERTa's table holds padding_idx + 1 extra rows before the first real position.
         ModelConfig(

@@ -32,7 +32,8 @@ struct BenchOptim: ParsableCommand {
 
     func run() throws {
         let models: [(String, [ParameterSpec], Double)] = [
-            ("bert", SmallShapes.bert(), 1.0), ("gpt2", SmallShapes.gpt2(), 0.8), ("roberta", SmallShapes.roberta(), 1.2),
+            ("bert", try ModelBenchConfig.smallSpecs(.bert), 1.0), ("gpt2", try ModelBenchConfig.smallSpecs(.gpt2), 0.8),
+            ("roberta", try ModelBenchConfig.smallSpecs(.roberta), 1.2),
         ]
         let stores = models.map { ParameterStore(specs: $0.1) }
         let gradients = stores.enumerated().map { m, store -> FloatBuffer in
@@ -85,81 +86,4 @@ struct BenchOptim: ParsableCommand {
     }
 
     private func format(_ ms: Double) -> String { String(format: "%8.3f ms", ms) }
-}
-
-/// Parameter specs with the exact shapes of the `small` configs (hidden 256, 4 layers, ffn 1024,
-/// vocabulary 8000, 2 labels; 512 positions, 514 for RoBERTa) and Hugging Face names.
-enum SmallShapes {
-    static let hidden = 256, layers = 4, ffn = 1024, vocabulary = 8000, labels = 2
-
-    private static func p(
-        _ name: String, _ shape: [Int], _ kind: ParameterKind, _ role: String, _ block: Int? = nil
-    ) -> ParameterSpec {
-        ParameterSpec(name: name, shape: shape, kind: kind, role: role, block: block, weightDecay: shape.count > 1)
-    }
-
-    private static func norm(_ prefix: String, _ block: Int? = nil) -> [ParameterSpec] {
-        [p("\(prefix).weight", [hidden], .norm, "norm.weight", block), p("\(prefix).bias", [hidden], .norm, "norm.bias", block)]
-    }
-
-    private static func linear(
-        _ prefix: String, out: Int, in: Int, _ kind: ParameterKind, _ role: String, _ block: Int? = nil, bias: Bool = true
-    ) -> [ParameterSpec] {
-        [p("\(prefix).weight", [out, `in`], kind, "\(role).weight", block)]
-            + (bias ? [p("\(prefix).bias", [out], kind, "\(role).bias", block)] : [])
-    }
-
-    /// BERT and RoBERTa encoder layers (post-LN), `prefix` = `bert` or `roberta`.
-    private static func encoder(_ prefix: String) -> [ParameterSpec] {
-        (0..<layers).flatMap { l -> [ParameterSpec] in
-            let b = "\(prefix).encoder.layer.\(l)"
-            return linear("\(b).attention.self.query", out: hidden, in: hidden, .attention, "attention.query", l)
-                + linear("\(b).attention.self.key", out: hidden, in: hidden, .attention, "attention.key", l)
-                + linear("\(b).attention.self.value", out: hidden, in: hidden, .attention, "attention.value", l)
-                + linear("\(b).attention.output.dense", out: hidden, in: hidden, .attention, "attention.output", l)
-                + norm("\(b).attention.output.LayerNorm", l)
-                + linear("\(b).intermediate.dense", out: ffn, in: hidden, .ffn, "ffn.in", l)
-                + linear("\(b).output.dense", out: hidden, in: ffn, .ffn, "ffn.out", l)
-                + norm("\(b).output.LayerNorm", l)
-        }
-    }
-
-    private static func embeddings(_ prefix: String, positions: Int, types: Int) -> [ParameterSpec] {
-        [
-            p("\(prefix).embeddings.word_embeddings.weight", [vocabulary, hidden], .embedding, "embedding.word"),
-            p("\(prefix).embeddings.position_embeddings.weight", [positions, hidden], .embedding, "embedding.position"),
-            p("\(prefix).embeddings.token_type_embeddings.weight", [types, hidden], .embedding, "embedding.token_type"),
-        ] + norm("\(prefix).embeddings.LayerNorm")
-    }
-
-    static func bert() -> [ParameterSpec] {
-        embeddings("bert", positions: 512, types: 2) + encoder("bert")
-            + linear("bert.pooler.dense", out: hidden, in: hidden, .head, "head.dense")
-            + linear("classifier", out: labels, in: hidden, .head, "head.out")
-    }
-
-    static func roberta() -> [ParameterSpec] {
-        embeddings("roberta", positions: 514, types: 1) + encoder("roberta")
-            + linear("classifier.dense", out: hidden, in: hidden, .head, "head.dense")
-            + linear("classifier.out_proj", out: labels, in: hidden, .head, "head.out")
-    }
-
-    static func gpt2() -> [ParameterSpec] {
-        let blocks = (0..<layers).flatMap { l -> [ParameterSpec] in
-            let b = "transformer.h.\(l)"
-            return norm("\(b).ln_1", l)
-                + linear("\(b).attn.c_attn.q", out: hidden, in: hidden, .attention, "attention.query", l)
-                + linear("\(b).attn.c_attn.k", out: hidden, in: hidden, .attention, "attention.key", l)
-                + linear("\(b).attn.c_attn.v", out: hidden, in: hidden, .attention, "attention.value", l)
-                + linear("\(b).attn.c_proj", out: hidden, in: hidden, .attention, "attention.output", l)
-                + norm("\(b).ln_2", l)
-                + linear("\(b).mlp.c_fc", out: ffn, in: hidden, .ffn, "ffn.in", l)
-                + linear("\(b).mlp.c_proj", out: hidden, in: ffn, .ffn, "ffn.out", l)
-        }
-        return [
-            p("transformer.wte.weight", [vocabulary, hidden], .embedding, "embedding.word"),
-            p("transformer.wpe.weight", [512, hidden], .embedding, "embedding.position"),
-        ] + blocks + norm("transformer.ln_f")
-            + linear("score", out: labels, in: hidden, .head, "head.out", bias: false)
-    }
 }
