@@ -81,7 +81,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             return "cannot resume with a different \(field): \(reason)"
         case .checkpoint(let path, let reason): return "\(path): \(reason)"
         case .diverged(let model, let steps, let checkpoint):
-            return "model '\(model)' produced non-finite loss or gradients for \(steps) consecutive steps; stopped. The state before is saved in \(checkpoint); lower the learning rate or set optimizer.maxGradNorm, then resume with --resume \(checkpoint)"
+            return "model '\(model)' produced non-finite loss or gradients for \(steps) consecutive steps; stopped. The last good parameters of every model are saved in \(checkpoint) (skipped steps change nothing); a resumed run keeps its optimizer settings and would diverge again, so start a new run with a lower optimizer.learningRate or with optimizer.maxGradientNorm set"
         }
     }
 }
