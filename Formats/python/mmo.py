@@ -623,4 +623,7 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
+    import signal
+    if hasattr(signal, "SIGPIPE"):  # `mmo.py dump F | head` ends quietly, as other CLI tools do
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(main(sys.argv[1:]))
