@@ -43,12 +43,9 @@ public struct PhiloxRNG: Sendable {
     /// A stream called `name` derived from `seed`: key = SplitMix64(seed ⊕ FNV-1a-64(name)).
     /// Different names give unrelated keys; the same (seed, name) always gives the same stream.
     public init(seed: UInt64, stream name: String) {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in name.utf8 {
-            h ^= UInt64(byte)
-            h = h &* 0x0000_0100_0000_01B3
-        }
-        self.init(key: PhiloxRNG.splitMix64(seed ^ h))
+        var h = FNV1a64()
+        h.combine(name.utf8)
+        self.init(key: PhiloxRNG.splitMix64(seed ^ h.value))
     }
 
     /// Restores a stream exactly where `state` left it.

@@ -1,6 +1,8 @@
 // Labelled text examples and the errors that loading them can raise. Everything above this layer
 // sees data only as `LabeledDataset`: strings with a class index, and the ordered label names.
 
+import MMOCore
+
 /// One text with its class index into `LabeledDataset.labelNames`.
 public struct LabeledExample: Hashable, Codable, Sendable {
     public var text: String
@@ -63,20 +65,16 @@ extension LabeledDataset {
     /// FNV-1a 64 over label names, texts and labels: identifies the data a run was trained on,
     /// so that a resume against changed files is refused instead of silently diverging.
     public var fingerprint: String {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        var h = FNV1a64()
         func mix(_ bytes: some Sequence<UInt8>) {
-            for b in bytes {
-                h ^= UInt64(b)
-                h = h &* 0x0000_0100_0000_01B3
-            }
-            h ^= 0xFF
-            h = h &* 0x0000_0100_0000_01B3
+            h.combine(bytes)
+            h.combine(CollectionOfOne(0xFF))  // field separator: ("ab", "c") ≠ ("a", "bc")
         }
         for name in labelNames { mix(name.utf8) }
         for e in examples {
             mix(e.text.utf8)
             mix(String(e.label).utf8)
         }
-        return String(h, radix: 16, uppercase: false)
+        return String(h.value, radix: 16, uppercase: false)
     }
 }

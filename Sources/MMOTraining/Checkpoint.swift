@@ -79,11 +79,6 @@ public enum CheckpointNames {
     public static func secondMoment(model: String, _ param: String) -> String { "optim/\(model)/v/\(param)" }
 }
 
-func hex16(_ value: UInt64) -> String {
-    let s = String(value, radix: 16)
-    return String(repeating: "0", count: 16 - s.count) + s
-}
-
 extension Trainer {
     /// The state document for the current moment of the run.
     func checkpointState() -> CheckpointState {
@@ -140,7 +135,7 @@ extension Trainer {
             encoder.outputFormatting = [.sortedKeys]
             try writer.setStateDocument(encoder.encode(checkpointState()))
             let report = try writer.write(to: url)
-            parent = CheckpointState.Lineage.Parent(contentHash: hex16(report.contentHash), path: url.lastPathComponent)
+            parent = CheckpointState.Lineage.Parent(contentHash: report.contentHashHex, path: url.lastPathComponent)
         } catch let error as MMOFormatError {
             throw TrainingError.checkpoint(path: url.path, reason: "not saved: \(error)")
         } catch let error as EncodingError {

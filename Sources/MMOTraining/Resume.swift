@@ -102,7 +102,7 @@ extension Trainer {
         trainer.lastEval = state.metrics.lastEval
         trainer.best = state.metrics.best
         trainer.parent = CheckpointState.Lineage.Parent(
-            contentHash: hex16(reader.contentHash), path: lineageName(of: checkpoint, step: state.progress.step))
+            contentHash: reader.contentHashHex, path: lineageName(of: checkpoint, step: state.progress.step))
         return trainer
     }
 
