@@ -1,7 +1,12 @@
 // swift-tools-version:6.0
 // MultiModelOptimizer in Swift. Layers (imports point down only), see README.md:
-//   executables → MMOTraining → (MMOOptim, MMOModels, MMOData, MMOFormat) → MMOCore → C shims
+//   executables → MMOTraining → MMOAnalysis → MMORun → (MMOOptim, MMOModels, MMOData, MMOFormat)
+//   → MMOCore → C shims. MMORun is a run on disk (config, checkpoint state and files, run folder,
+//   metrics, data); MMOAnalysis reads checkpoints (inspect, diff, merge, eval, export), no printing.
 import PackageDescription
+
+/// The checkpoint tools: each a thin executable over MMOAnalysis (Sources/<tool>/main.swift).
+let checkpointTools = ["mmo-inspect", "mmo-diff", "mmo-merge", "mmo-eval", "mmo-export"]
 
 let package = Package(
     name: "MultiModelOptimizer",
@@ -12,10 +17,12 @@ let package = Package(
         .library(name: "MMOModels", targets: ["MMOModels"]),
         .library(name: "MMOOptim", targets: ["MMOOptim"]),
         .library(name: "MMOData", targets: ["MMOData"]),
+        .library(name: "MMORun", targets: ["MMORun"]),
+        .library(name: "MMOAnalysis", targets: ["MMOAnalysis"]),
         .library(name: "MMOTraining", targets: ["MMOTraining"]),
         .executable(name: "mmo-train", targets: ["mmo-train"]),
         .executable(name: "mmo-bench", targets: ["mmo-bench"]),
-    ],
+    ] + checkpointTools.map { .executable(name: $0, targets: [$0]) },
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
@@ -40,24 +47,42 @@ let package = Package(
         .target(name: "MMOModels", dependencies: ["MMOCore"]),
         .target(name: "MMOOptim", dependencies: ["MMOCore"]),
         .target(
-            name: "MMOTraining",
+            name: "MMORun",
             dependencies: [
                 "MMOCore", "MMOFormat", "MMOData", "MMOModels", "MMOOptim",
                 .product(name: "Yams", package: "Yams"),
             ]),
+        .target(
+            name: "MMOAnalysis",
+            dependencies: ["MMOCore", "MMOFormat", "MMOData", "MMOModels", "MMOOptim", "MMORun"]),
+        .target(
+            name: "MMOTraining",
+            dependencies: ["MMOCore", "MMOFormat", "MMOData", "MMOModels", "MMOOptim", "MMORun", "MMOAnalysis"]),
 
         // MARK: - Executables (thin: parse, validate, call one library entry point, print)
         .executableTarget(
             name: "mmo-train",
             dependencies: [
-                "MMOTraining", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "MMOTraining", "MMORun", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "mmo-bench",
             dependencies: [
-                "MMOCore", "MMOFormat", "MMOModels", "MMOOptim", "MMOTraining",
+                "MMOCore", "MMOFormat", "MMOModels", "MMOOptim", "MMORun", "MMOTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The checkpoint tools: parse, call MMOAnalysis, print (MMOToolSupport: exit codes, progress).
+        .target(
+            name: "MMOToolSupport",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    ] + checkpointTools.map { tool in
+        .executableTarget(
+            name: tool,
+            dependencies: [
+                "MMOAnalysis", "MMORun", "MMOFormat", "MMOModels", "MMOOptim", "MMOToolSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ])
+    } + [
 
         // MARK: - Tests
         .testTarget(name: "MMOCoreTests", dependencies: ["MMOCore"]),
@@ -71,7 +96,14 @@ let package = Package(
         .testTarget(name: "MMOModelsTests", dependencies: ["MMOModels", "MMOFormat", "CMallocCounter"]),
         .testTarget(name: "MMOOptimTests", dependencies: ["MMOOptim", "MMOFormat", "CMallocCounter"]),
         // mmo-train: the CLI, kill and signal tests run the built executable as a child process.
-        .testTarget(name: "MMOTrainingTests", dependencies: ["MMOTraining", "MMOFormat", "MMOData", "mmo-train"]),
+        .testTarget(
+            name: "MMOTrainingTests", dependencies: ["MMOTraining", "MMORun", "MMOAnalysis", "MMOFormat", "MMOData", "mmo-train"]),
+        // The checkpoint tools, as libraries and as executables run on checkpoints of tiny runs.
+        .testTarget(
+            name: "MMOAnalysisTests",
+            dependencies: [
+                "MMOAnalysis", "MMORun", "MMOTraining", "MMOFormat", "MMOModels", "MMOOptim", "MMOData",
+            ] + checkpointTools.map { .target(name: $0) }),
     ],
     swiftLanguageModes: [.v5]
 )

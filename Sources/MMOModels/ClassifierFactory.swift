@@ -18,3 +18,16 @@ public func makeClassifier(config: ModelConfig, seed: UInt64) throws -> any Sequ
         return try GPT2ForSequenceClassification(config: config, initRNG: &initRNG, dropoutRNG: dropoutRNG)
     }
 }
+
+/// The parameter specs (names, shapes, kinds, roles, blocks) of the classifier `config`
+/// describes, in registration order, without allocating or initialising it: what a tool needs
+/// to interpret a checkpoint's tensors.
+///
+/// - Throws: `ModelError.invalidConfig` naming the field when the config is not buildable.
+public func parameterSpecs(config: ModelConfig) throws -> [ParameterSpec] {
+    try config.validate()
+    switch config.family {
+    case .bert, .roberta: return EncoderSequenceClassifier.register(config, family: config.family).0.specs
+    case .gpt2: return GPT2ForSequenceClassification.register(config).0.specs
+    }
+}

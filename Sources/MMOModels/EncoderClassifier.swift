@@ -71,6 +71,15 @@ struct EncoderLayout {
     }
 }
 
+/// Indices of an encoder classifier's tensors in its store.
+struct EncoderParameters {
+    var wordEmbeddings, positionEmbeddings, tokenTypeEmbeddings: Int
+    var embeddingNorm: NormParameters
+    var blocks: [EncoderBlock]
+    var headDense: LinearParameters
+    var classifier: LinearParameters
+}
+
 /// The BERT / RoBERTa classifier; use `BertForSequenceClassification` or
 /// `RobertaForSequenceClassification` (or `makeClassifier(config:seed:)`).
 public class EncoderSequenceClassifier: SequenceClassifier {
@@ -101,12 +110,28 @@ public class EncoderSequenceClassifier: SequenceClassifier {
         try config.validate()
         self.config = config
         self.dropoutRNG = dropoutRNG
+        let (r, p) = Self.register(config, family: family)
+        wordEmbeddings = p.wordEmbeddings
+        positionEmbeddings = p.positionEmbeddings
+        tokenTypeEmbeddings = p.tokenTypeEmbeddings
+        embeddingNorm = p.embeddingNorm
+        blocks = p.blocks
+        headDense = p.headDense
+        classifier = p.classifier
+        parameters = ParameterStore(specs: r.specs)
+        r.initialize(parameters, rng: &initRNG)
+        workspace = Workspace { arena, b, t in EncoderLayout(arena: &arena, B: b, T: t, config: config) }
+    }
+
+    /// Registers the parameters of `config` (Hugging Face's `named_parameters` order) without
+    /// allocating them; `parameterSpecs(config:)` and `init` share it.
+    static func register(_ config: ModelConfig, family: ModelFamily) -> (ParameterRegistry, EncoderParameters) {
         let C = config.hiddenSize, I = config.intermediateSize
         let base = family == .bert ? "bert" : "roberta"
         var r = ParameterRegistry(std: config.initializerRange)
         // Registration follows Hugging Face's `named_parameters` order, which differs in the
         // embeddings: RoBERTa declares its position table last.
-        wordEmbeddings = r.embedding(
+        let wordEmbeddings = r.embedding(
             "\(base).embeddings.word_embeddings.weight", rows: config.vocabSize, channels: C, role: "embedding.word",
             paddingRow: config.padTokenID)
         func positionTable(_ r: inout ParameterRegistry) -> Int {
@@ -115,12 +140,11 @@ public class EncoderSequenceClassifier: SequenceClassifier {
                 role: "embedding.position", paddingRow: family == .roberta ? config.padTokenID : nil)
         }
         var position = family == .bert ? positionTable(&r) : -1
-        tokenTypeEmbeddings = r.embedding(
+        let tokenTypeEmbeddings = r.embedding(
             "\(base).embeddings.token_type_embeddings.weight", rows: config.typeVocabSize, channels: C,
             role: "embedding.token_type")
-        embeddingNorm = r.norm("\(base).embeddings.LayerNorm", channels: C, role: "norm.embedding", block: nil)
+        let embeddingNorm = r.norm("\(base).embeddings.LayerNorm", channels: C, role: "norm.embedding", block: nil)
         if family == .roberta { position = positionTable(&r) }
-        positionEmbeddings = position
         var blocks: [EncoderBlock] = []
         for l in 0..<config.numLayers {
             let p = "\(base).encoder.layer.\(l)"
@@ -136,8 +160,8 @@ public class EncoderSequenceClassifier: SequenceClassifier {
                 attention: AttentionSublayer(query: q, key: k, value: v, output: o), attentionNorm: n1,
                 feedForward: FeedForwardSublayer(inner: fi, outer: fo, approximation: .none), feedForwardNorm: n2))
         }
-        self.blocks = blocks
         let K = config.numLabels
+        let headDense: LinearParameters, classifier: LinearParameters
         if family == .bert {
             headDense = r.linear("bert.pooler.dense", out: C, in: C, kind: .head, role: "head.dense", block: nil)
             classifier = r.linear("classifier", out: K, in: C, kind: .head, role: "head.classifier", block: nil)
@@ -145,9 +169,9 @@ public class EncoderSequenceClassifier: SequenceClassifier {
             headDense = r.linear("classifier.dense", out: C, in: C, kind: .head, role: "head.dense", block: nil)
             classifier = r.linear("classifier.out_proj", out: K, in: C, kind: .head, role: "head.classifier", block: nil)
         }
-        parameters = ParameterStore(specs: r.specs)
-        r.initialize(parameters, rng: &initRNG)
-        workspace = Workspace { arena, b, t in EncoderLayout(arena: &arena, B: b, T: t, config: config) }
+        return (r, EncoderParameters(
+            wordEmbeddings: wordEmbeddings, positionEmbeddings: position, tokenTypeEmbeddings: tokenTypeEmbeddings,
+            embeddingNorm: embeddingNorm, blocks: blocks, headDense: headDense, classifier: classifier))
     }
 
     /// Bytes of activation and scratch memory currently reserved.

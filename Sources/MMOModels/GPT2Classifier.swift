@@ -67,6 +67,14 @@ struct DecoderLayout {
     }
 }
 
+/// Indices of a GPT-2 classifier's tensors in its store.
+struct DecoderParameters {
+    var tokenEmbeddings, positionEmbeddings: Int
+    var blocks: [DecoderBlock]
+    var finalNorm: NormParameters
+    var score: LinearParameters
+}
+
 /// Hugging Face `GPT2ForSequenceClassification`.
 public final class GPT2ForSequenceClassification: SequenceClassifier {
     /// The architecture.
@@ -95,11 +103,25 @@ public final class GPT2ForSequenceClassification: SequenceClassifier {
         try config.validate()
         self.config = config
         self.dropoutRNG = dropoutRNG
+        let (r, p) = Self.register(config)
+        tokenEmbeddings = p.tokenEmbeddings
+        positionEmbeddings = p.positionEmbeddings
+        blocks = p.blocks
+        finalNorm = p.finalNorm
+        score = p.score
+        parameters = ParameterStore(specs: r.specs)
+        r.initialize(parameters, rng: &initRNG)
+        workspace = Workspace { arena, b, t in DecoderLayout(arena: &arena, B: b, T: t, config: config) }
+    }
+
+    /// Registers the parameters of `config` (Hugging Face's `named_parameters` order) without
+    /// allocating them; `parameterSpecs(config:)` and `init` share it.
+    static func register(_ config: ModelConfig) -> (ParameterRegistry, DecoderParameters) {
         let C = config.hiddenSize, I = config.intermediateSize
         let residualStd = config.initializerRange / Float(2 * config.numLayers).squareRoot()
         var r = ParameterRegistry(std: config.initializerRange)
-        tokenEmbeddings = r.embedding("transformer.wte.weight", rows: config.vocabSize, channels: C, role: "embedding.word")
-        positionEmbeddings = r.embedding("transformer.wpe.weight", rows: config.maxPositions, channels: C, role: "embedding.position")
+        let tokenEmbeddings = r.embedding("transformer.wte.weight", rows: config.vocabSize, channels: C, role: "embedding.word")
+        let positionEmbeddings = r.embedding("transformer.wpe.weight", rows: config.maxPositions, channels: C, role: "embedding.position")
         var blocks: [DecoderBlock] = []
         for l in 0..<config.numLayers {
             let p = "transformer.h.\(l)"
@@ -127,12 +149,11 @@ public final class GPT2ForSequenceClassification: SequenceClassifier {
                 attentionNorm: n1, attention: attention, feedForwardNorm: n2,
                 feedForward: FeedForwardSublayer(inner: fi, outer: fo, approximation: .tanh)))
         }
-        self.blocks = blocks
-        finalNorm = r.norm("transformer.ln_f", channels: C, role: "norm.final", block: nil)
-        score = r.linear("score", out: config.numLabels, in: C, kind: .head, role: "head.classifier", block: nil, bias: false)
-        parameters = ParameterStore(specs: r.specs)
-        r.initialize(parameters, rng: &initRNG)
-        workspace = Workspace { arena, b, t in DecoderLayout(arena: &arena, B: b, T: t, config: config) }
+        let finalNorm = r.norm("transformer.ln_f", channels: C, role: "norm.final", block: nil)
+        let score = r.linear("score", out: config.numLabels, in: C, kind: .head, role: "head.classifier", block: nil, bias: false)
+        return (r, DecoderParameters(
+            tokenEmbeddings: tokenEmbeddings, positionEmbeddings: positionEmbeddings, blocks: blocks, finalNorm: finalNorm,
+            score: score))
     }
 
     private static func qkvRole(_ part: String) -> String {

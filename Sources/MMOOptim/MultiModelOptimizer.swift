@@ -74,15 +74,10 @@ public final class MultiModelOptimizer {
     let meanWeight: Double
     private let valueBase: [UnsafeMutablePointer<Float>]
     private let gradientBase: [UnsafeMutablePointer<Float>]
-    /// Members of all groups back to back; group `g` owns `groupStart[g] ..< groupStart[g + 1]`.
-    private let memberModel: [Int]
-    private let memberOffset: [Int]
-    private let groupStart: [Int]
-    private let groupElements: [Int]
+    /// Alg. 1 / Alg. 2 mixing over `groups` (shared with offline synchronization).
+    private let mixer: GroupMixer
     /// Per model, maximal runs of consecutive tensors with the same weight-decay flag.
     private let decayRuns: [[(offset: Int, count: Int, decays: Bool)]]
-    /// Weighted sum / average of one group (sized for the largest group).
-    private let scratch: FloatBuffer
     private let similarityPlan: SimilarityPlan
     private var similarityDot: [Double]
     private var similarityA: [Double]
@@ -119,21 +114,7 @@ public final class MultiModelOptimizer {
         valueBase = models.map { $0.store.values.pointer }
         gradientBase = models.map { $0.store.gradients.pointer }
 
-        var memberModel: [Int] = []
-        var memberOffset: [Int] = []
-        var groupStart: [Int] = [0]
-        for group in groups {
-            for member in group.members {
-                memberModel.append(member.model)
-                memberOffset.append(models[member.model].store.offsets[member.tensor])
-            }
-            groupStart.append(memberModel.count)
-        }
-        self.memberModel = memberModel
-        self.memberOffset = memberOffset
-        self.groupStart = groupStart
-        groupElements = groups.map(\.elementCount)
-        scratch = FloatBuffer(count: groups.map(\.elementCount).max() ?? 0)
+        mixer = GroupMixer(groups: groups, offsets: models.map(\.store.offsets), weights: weights)
 
         decayRuns = models.map { model in
             var runs: [(offset: Int, count: Int, decays: Bool)] = []
@@ -299,39 +280,9 @@ public final class MultiModelOptimizer {
             epsilon: config.epsilon, weightDecay: config.weightDecay, decays: decays)
     }
 
-    /// Alg. 1 (on gradients) or Alg. 2 (on values): per group with ≥ 2 active models,
-    /// `avg = Σ w·x / Σ w` over the active members' tensors, then `x ← (1 − c)·x + c·avg`.
-    /// Models skipped this step neither contribute nor receive; a group left with one active
-    /// model is not touched (mixing a tensor with itself would only add rounding).
+    /// Alg. 1 (on gradients) or Alg. 2 (on values) over the models active this step.
     private func mixGroups(_ base: [UnsafeMutablePointer<Float>], coefficient: Double) {
-        if coefficient == 0 { return }
-        let keep = Float(1 - coefficient)
-        let take = Float(coefficient)
-        let sum = scratch.pointer
-        for g in groups.indices {
-            let members = groupStart[g]..<groupStart[g + 1]
-            let n = groupElements[g]
-            var distinct = 0
-            var last = -1
-            for k in members where active[memberModel[k]] && memberModel[k] != last {
-                distinct += 1
-                last = memberModel[k]
-            }
-            if distinct < 2 { continue }
-            var totalWeight = 0.0
-            var first = true
-            for k in members where active[memberModel[k]] {
-                let weight = weights[memberModel[k]]
-                FlatKernels.accumulate(
-                    into: sum, base[memberModel[k]] + memberOffset[k], n, weight: Float(weight), first: first)
-                totalWeight += weight
-                first = false
-            }
-            FlatKernels.divide(sum, n, by: Float(totalWeight))
-            for k in members where active[memberModel[k]] {
-                FlatKernels.mix(base[memberModel[k]] + memberOffset[k], sum, n, keep: keep, take: take)
-            }
-        }
+        mixer.mix(base, coefficient: coefficient, active: active)
     }
 
     private func computeSimilarities() {

@@ -7,6 +7,7 @@ import MMOData
 import MMOFormat
 import MMOModels
 import MMOOptim
+import MMORun
 
 extension Trainer {
     /// Opens `checkpoint` and rebuilds the run exactly as it was after its last step.
@@ -18,21 +19,9 @@ extension Trainer {
     public static func resume(
         checkpoint: URL, configPath: String? = nil, overrides: RunOverrides = RunOverrides(), runDirectory: URL? = nil
     ) throws -> Trainer {
-        let path = checkpoint.path
-        let reader: MMOReader
-        let state: CheckpointState
-        do {
-            reader = try MMOReader.open(checkpoint)
-            state = try reader.stateDocument(as: CheckpointState.self)
-        } catch let error as MMOFormatError {
-            throw TrainingError.checkpoint(path: path, reason: "cannot be read: \(error)")
-        } catch let error as DecodingError {
-            throw TrainingError.checkpoint(path: path, reason: "is not a training checkpoint of this producer: \(configError(file: path, error))")
-        }
-        guard state.format == CheckpointState.FormatTag() else {
-            throw TrainingError.checkpoint(
-                path: path, reason: "state convention \(state.format.name) v\(state.format.version) is not supported (this build writes mmo-state v1)")
-        }
+        let file = try Checkpoint.open(checkpoint)
+        let path = file.path
+        let state = file.state
 
         // The config: the checkpoint's, with permitted changes only.
         var config = state.run
@@ -68,7 +57,7 @@ extension Trainer {
                     field: "models[\(i)]", reason: "the checkpoint's model '\(record.name)' has another architecture than the config builds")
             }
             let model = try makeClassifier(config: record.config, seed: modelSeed(config.seed, name: record.name))
-            try readParameters(of: model, model: record.name, from: reader, path: path)
+            try file.readParameters(model: record.name, into: model.parameters)
             guard let rng = state.rng["dropout/\(record.name)"] else {
                 throw TrainingError.checkpoint(path: path, reason: "no RNG state 'dropout/\(record.name)'")
             }
@@ -84,9 +73,10 @@ extension Trainer {
                 reason: "the checkpoint is at step \(progress.step), past the requested total of \(progress.totalSteps) steps")
         }
         BLAS.setThreads(config.training.threads)
+        var warnings: [String] = []
         if config.training.threads != state.threads {
-            FileHandle.standardError.write(
-                Data("mmo-train: warning: resuming with \(config.training.threads) BLAS threads, the run used \(state.threads); results will not be bit-identical to an uninterrupted run\n".utf8))
+            warnings.append(
+                "resuming with \(config.training.threads) BLAS threads, the run used \(state.threads); results will not be bit-identical to an uninterrupted run")
         }
         let folder = runDirectory ?? checkpoint.deletingLastPathComponent()
         // Continuing into the checkpoint's own folder rewinds that run; another folder that holds
@@ -98,11 +88,12 @@ extension Trainer {
                 path: folder.path, reason: "already holds another run (last.mmo); choose an empty --run-dir or omit it to continue in \(checkpoint.deletingLastPathComponent().path)")
         }
         let trainer = try Trainer(config: config, run: RunDirectory(url: folder), data: data, models: models, progress: progress)
-        try trainer.restoreOptimizer(state.optimizer, from: reader, path: path)
+        trainer.warnings = warnings
+        try trainer.restoreOptimizer(state.optimizer, from: file)
         trainer.lastEval = state.metrics.lastEval
         trainer.best = state.metrics.best
         trainer.parent = CheckpointState.Lineage.Parent(
-            contentHash: reader.contentHashHex, path: lineageName(of: checkpoint, step: state.progress.step))
+            contentHash: file.reader.contentHashHex, path: lineageName(of: checkpoint, step: state.progress.step))
         return trainer
     }
 
@@ -159,45 +150,15 @@ extension Trainer {
         return nil
     }
 
-    static func readParameters(of model: SequenceClassifier, model name: String, from reader: MMOReader, path: String) throws {
-        let store = model.parameters
-        for (i, spec) in store.specs.enumerated() {
-            let blobName = CheckpointNames.parameter(model: name, spec.name)
-            try readTensor(blobName, shape: spec.shape, into: store.value(i), from: reader, path: path)
-        }
-    }
-
-    static func readTensor(_ blobName: String, shape: [Int], into target: UnsafeMutablePointer<Float>, from reader: MMOReader, path: String) throws {
-        guard let blob = reader.blob(named: blobName) else {
-            throw TrainingError.checkpoint(path: path, reason: "blob '\(blobName)' is missing")
-        }
-        guard blob.dtype == .f32, blob.shape == shape else {
-            throw TrainingError.checkpoint(
-                path: path, reason: "blob '\(blobName)' is \(blob.dtype.rawValue) \(blob.shape), the model needs f32 \(shape)")
-        }
-        do {
-            try reader.read(blob, into: UnsafeMutableRawBufferPointer(start: target, count: shape.reduce(1, *) * 4))
-        } catch {
-            throw TrainingError.checkpoint(path: path, reason: "\(error)")
-        }
-    }
-
     /// Restores the optimizer from its state document and the per-tensor moment blobs.
-    func restoreOptimizer(_ state: OptimizerState, from reader: MMOReader, path: String) throws {
+    func restoreOptimizer(_ state: OptimizerState, from file: Checkpoint) throws {
         var flat: [String: FloatBuffer] = [:]
         for (m, model) in models.enumerated() {
             let store = model.parameters
             let names = optimizer.momentTensorNames(model: m)
             let first = FloatBuffer(count: store.totalCount)
             let second = FloatBuffer(count: store.totalCount)
-            for (i, spec) in store.specs.enumerated() {
-                try Trainer.readTensor(
-                    CheckpointNames.firstMoment(model: self.names[m], spec.name), shape: spec.shape,
-                    into: first.pointer + store.offsets[i], from: reader, path: path)
-                try Trainer.readTensor(
-                    CheckpointNames.secondMoment(model: self.names[m], spec.name), shape: spec.shape,
-                    into: second.pointer + store.offsets[i], from: reader, path: path)
-            }
+            try file.readMoments(model: self.names[m], layout: store, first: first, second: second)
             flat[names.expAvg] = first
             flat[names.expAvgSq] = second
         }
@@ -206,7 +167,7 @@ extension Trainer {
                 flat[name].map { UnsafeBufferPointer(start: $0.pointer, count: $0.count) }
             }
         } catch {
-            throw TrainingError.checkpoint(path: path, reason: "\(error)")
+            throw TrainingError.checkpoint(path: file.path, reason: "\(error)")
         }
     }
 }

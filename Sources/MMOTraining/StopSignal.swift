@@ -1,5 +1,6 @@
 // SIGINT / SIGTERM → a flag the loop checks after each step, so that a stop always lands on a
-// step boundary with a checkpoint written. A second signal while stopping exits at once.
+// step boundary with a checkpoint written. A second signal while stopping calls the owner's
+// `onSecondSignal` (the executable prints and exits; the library never exits the process).
 import Dispatch
 import Foundation
 
@@ -9,8 +10,12 @@ public final class StopSignal: @unchecked Sendable {
     private var requested = false
     private var name = ""
     private var sources: [DispatchSourceSignal] = []
+    private let onSecondSignal: @Sendable (String) -> Void
 
-    public init() {
+    /// Starts watching. `onSecondSignal` runs (on a background queue) when a second signal
+    /// arrives while the first is being honoured; it receives the signal's name.
+    public init(onSecondSignal: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.onSecondSignal = onSecondSignal
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -31,11 +36,9 @@ public final class StopSignal: @unchecked Sendable {
         let second = requested
         requested = true
         name = sig == SIGINT ? "SIGINT" : "SIGTERM"
+        let signalName = name
         lock.unlock()
-        if second {
-            FileHandle.standardError.write(Data("\nmmo-train: second signal, exiting without a checkpoint\n".utf8))
-            exit(130)
-        }
+        if second { onSecondSignal(signalName) }
     }
 
     /// Whether a stop was requested, and by which signal.

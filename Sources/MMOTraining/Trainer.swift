@@ -7,25 +7,8 @@ import MMOCore
 import MMOData
 import MMOModels
 import MMOOptim
-
-/// Where a run stands.
-public struct TrainingProgress: Codable, Hashable, Sendable {
-    /// Optimizer steps completed.
-    public var step: Int = 0
-    /// Total optimizer steps of the run (the cosine schedule's length).
-    public var totalSteps: Int
-    /// The next micro-batch.
-    public var cursor = DataCursor()
-    /// Training examples consumed (per model).
-    public var examplesSeen: Int = 0
-}
-
-/// Best validation accuracy of a model and when it happened.
-public struct BestRecord: Codable, Hashable, Sendable {
-    public var accuracy: Double
-    public var loss: Double
-    public var step: Int
-}
+import MMORun
+import MMOAnalysis
 
 /// The end of `Trainer.run`.
 public struct RunSummary: Sendable {
@@ -52,6 +35,8 @@ public final class Trainer {
     public internal(set) var best: [String: BestRecord] = [:]
     /// The checkpoint this run last saved or was resumed from (lineage of the next save).
     public internal(set) var parent: CheckpointState.Lineage.Parent?
+    /// Things the caller should tell the user (e.g. a resume with another thread count).
+    public internal(set) var warnings: [String] = []
     let dataFingerprint: [String: String]
 
     let trainSets: [EncodedDataset]
@@ -172,4 +157,19 @@ public final class Trainer {
 
     /// Completed epochs (the cursor's epoch once a step has crossed the boundary).
     public var epoch: Int { progress.cursor.epoch }
+}
+
+extension Trainer {
+    /// A new run from a config file (nil: the built-in default) with overrides. The run folder
+    /// defaults to `./runs/<name>-<yyyyMMdd-HHmmss>`.
+    public static func start(configPath: String?, overrides: RunOverrides, runDirectory: URL?) throws -> Trainer {
+        let base = try configPath.map { try RunConfig.load(path: $0) } ?? RunConfig()
+        let config = overrides.applied(to: base)
+        try config.validate(file: configPath ?? "built-in default config")
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        let folder = runDirectory ?? URL(fileURLWithPath: "runs").appendingPathComponent("\(config.name)-\(formatter.string(from: Date()))")
+        return try start(config: config, runDirectory: folder)
+    }
 }

@@ -3,30 +3,7 @@
 import Foundation
 import MMOCore
 import MMOOptim
-
-/// One `metrics.jsonl` line for a step.
-struct StepRecord: Encodable {
-    struct Model: Encodable {
-        var loss: Float
-        var lr: Double
-        var gradNorm: Double
-        var skipped: Bool
-    }
-    var type = "step"
-    var step: Int
-    var epoch: Int
-    var examples: Int
-    var models: [String: Model]
-    var similarity: [String: Double]?
-}
-
-/// One `metrics.jsonl` line for an evaluation.
-struct EvalRecord: Encodable {
-    var type = "eval"
-    var step: Int
-    var epoch: Int
-    var models: [String: EvalResult]
-}
+import MMORun
 
 extension Trainer {
     /// Runs until `totalSteps`, a stop signal, or divergence. Writes `config.json`,

@@ -1,6 +1,7 @@
 // mmo-train: joint training of several transformer classifiers with the MultiModelOptimizer.
 import ArgumentParser
 import Foundation
+import MMORun
 import MMOTraining
 
 struct Train: ParsableCommand {
@@ -71,7 +72,11 @@ struct Train: ParsableCommand {
         } catch {
             throw Failure(error)
         }
-        let stop = StopSignal()
+        for warning in trainer.warnings { FileHandle.standardError.write(Data("mmo-train: warning: \(warning)\n".utf8)) }
+        let stop = StopSignal { _ in
+            FileHandle.standardError.write(Data("\nmmo-train: second signal, exiting without a checkpoint\n".utf8))
+            Foundation.exit(130)
+        }
         let summary: RunSummary
         do {
             summary = try trainer.run(stop: stop, stopAtStep: stopAt, progressMode: quiet ? .quiet : nil)

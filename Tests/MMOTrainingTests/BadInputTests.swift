@@ -5,6 +5,7 @@ import MMOFormat
 import XCTest
 
 import MMOData
+@testable import MMORun
 @testable import MMOTraining
 
 final class BadInputTests: XCTestCase {

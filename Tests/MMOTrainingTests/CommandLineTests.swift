@@ -4,6 +4,7 @@ import Foundation
 import MMOFormat
 import XCTest
 
+@testable import MMORun
 @testable import MMOTraining
 
 #if canImport(Glibc)

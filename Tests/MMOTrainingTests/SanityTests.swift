@@ -5,6 +5,7 @@
 import Foundation
 import XCTest
 
+@testable import MMORun
 @testable import MMOTraining
 
 final class SanityTests: XCTestCase {

@@ -2,13 +2,7 @@
 import MMOCore
 import MMOData
 import MMOModels
-
-/// Accuracy and mean loss of one model on one dataset.
-public struct EvalResult: Codable, Hashable, Sendable {
-    public var accuracy: Double
-    public var loss: Double
-    public var count: Int
-}
+import MMORun
 
 /// Runs models in eval mode over datasets.
 public enum Evaluator {

@@ -4,13 +4,16 @@ import MMOData
 import MMOModels
 
 /// The datasets of a run, loaded and encoded.
-struct PreparedData {
-    var train: LabeledDataset
-    var validation: LabeledDataset
-    var tokenizer: WordTokenizer
+public struct PreparedData {
+    /// The training split.
+    public var train: LabeledDataset
+    /// The validation split.
+    public var validation: LabeledDataset
+    /// The run's tokenizer (built from the training split, or the saved one).
+    public var tokenizer: WordTokenizer
 
     /// Loads the data of `config`. `tokenizer` and `labels` come from a checkpoint on resume.
-    static func load(_ config: RunConfig, tokenizer: WordTokenizer? = nil, labels: [String]? = nil) throws -> PreparedData {
+    public static func load(_ config: RunConfig, tokenizer: WordTokenizer? = nil, labels: [String]? = nil) throws -> PreparedData {
         let data = config.data
         let train: LabeledDataset
         let validation: LabeledDataset
@@ -44,7 +47,7 @@ struct PreparedData {
     }
 
     /// Model architectures for `config`'s models over this data.
-    func modelConfigs(_ config: RunConfig) -> [ModelConfig] {
+    public func modelConfigs(_ config: RunConfig) -> [ModelConfig] {
         config.models.map {
             $0.modelConfig(vocabularySize: tokenizer.vocabularySize, numLabels: train.labelNames.count, maxLength: config.data.maxLength)
         }

@@ -36,18 +36,3 @@ public struct RunOverrides: Sendable {
         return c
     }
 }
-
-extension Trainer {
-    /// A new run from a config file (nil: the built-in default) with overrides. The run folder
-    /// defaults to `./runs/<name>-<yyyyMMdd-HHmmss>`.
-    public static func start(configPath: String?, overrides: RunOverrides, runDirectory: URL?) throws -> Trainer {
-        let base = try configPath.map { try RunConfig.load(path: $0) } ?? RunConfig()
-        let config = overrides.applied(to: base)
-        try config.validate(file: configPath ?? "built-in default config")
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        let folder = runDirectory ?? URL(fileURLWithPath: "runs").appendingPathComponent("\(config.name)-\(formatter.string(from: Date()))")
-        return try start(config: config, runDirectory: folder)
-    }
-}

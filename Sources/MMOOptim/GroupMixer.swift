@@ -1,0 +1,87 @@
+// The group mixing of Algorithms 1 and 2: per compatibility group, the weighted average of the
+// members' tensors, then every member moved toward it. One implementation, used by the optimizer
+// (on gradients for sharing, on values for synchronization) and by offline synchronization of a
+// checkpoint (`mmo-merge --method sync`), so that both give bit-identical results.
+import MMOCore
+
+/// Mixes the tensors of compatibility groups across models. Layout and scratch are fixed at
+/// construction; `mix` allocates nothing.
+public final class GroupMixer {
+    /// The groups (keys with ≥ 2 models), in order of first appearance.
+    public let groups: [CompatibilityGroup]
+    /// Model weights w_i, the averages' weights.
+    public let weights: [Double]
+    /// Members of all groups back to back; group `g` owns `groupStart[g] ..< groupStart[g + 1]`.
+    private let memberModel: [Int]
+    private let memberOffset: [Int]
+    private let groupStart: [Int]
+    private let groupElements: [Int]
+    /// Weighted sum / average of one group (sized for the largest group).
+    private let scratch: FloatBuffer
+
+    /// A mixer for `groups` over models whose tensor `t` of model `m` starts at element
+    /// `offsets[m][t]` of that model's flat buffer.
+    public init(groups: [CompatibilityGroup], offsets: [[Int]], weights: [Double]) {
+        precondition(offsets.count == weights.count, "one offset list and one weight per model")
+        self.groups = groups
+        self.weights = weights
+        var memberModel: [Int] = []
+        var memberOffset: [Int] = []
+        var groupStart: [Int] = [0]
+        for group in groups {
+            for member in group.members {
+                memberModel.append(member.model)
+                memberOffset.append(offsets[member.model][member.tensor])
+            }
+            groupStart.append(memberModel.count)
+        }
+        self.memberModel = memberModel
+        self.memberOffset = memberOffset
+        self.groupStart = groupStart
+        groupElements = groups.map(\.elementCount)
+        scratch = FloatBuffer(count: groups.map(\.elementCount).max() ?? 0)
+    }
+
+    /// A mixer for models laid out as `stores` (one per model) at `granularity`.
+    public convenience init(stores: [ParameterStore], granularity: SharingGranularity, weights: [Double]) {
+        self.init(
+            groups: CompatibilityGroup.groups(models: stores.map(\.specs), granularity: granularity),
+            offsets: stores.map(\.offsets), weights: weights)
+    }
+
+    /// Alg. 1 (on gradients) or Alg. 2 (on values): per group with ≥ 2 active models,
+    /// `avg = Σ w·x / Σ w` over the active members' tensors, then `x ← (1 − c)·x + c·avg`.
+    /// `base[m]` is model m's flat buffer. Models not `active` neither contribute nor receive; a
+    /// group left with one active model is not touched (mixing a tensor with itself would only
+    /// add rounding). Sums run in member order, so the result is the same on every call.
+    public func mix(_ base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool]) {
+        if coefficient == 0 { return }
+        let keep = Float(1 - coefficient)
+        let take = Float(coefficient)
+        let sum = scratch.pointer
+        for g in groups.indices {
+            let members = groupStart[g]..<groupStart[g + 1]
+            let n = groupElements[g]
+            var distinct = 0
+            var last = -1
+            for k in members where active[memberModel[k]] && memberModel[k] != last {
+                distinct += 1
+                last = memberModel[k]
+            }
+            if distinct < 2 { continue }
+            var totalWeight = 0.0
+            var first = true
+            for k in members where active[memberModel[k]] {
+                let weight = weights[memberModel[k]]
+                FlatKernels.accumulate(
+                    into: sum, base[memberModel[k]] + memberOffset[k], n, weight: Float(weight), first: first)
+                totalWeight += weight
+                first = false
+            }
+            FlatKernels.divide(sum, n, by: Float(totalWeight))
+            for k in members where active[memberModel[k]] {
+                FlatKernels.mix(base[memberModel[k]] + memberOffset[k], sum, n, keep: keep, take: take)
+            }
+        }
+    }
+}

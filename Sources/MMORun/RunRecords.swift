@@ -1,0 +1,115 @@
+// Small records of a run that live in checkpoints and in metrics.jsonl: where the run stands,
+// evaluation results, best accuracies, and the lines of the metrics file.
+import MMOData
+
+/// Where a run stands.
+public struct TrainingProgress: Codable, Hashable, Sendable {
+    /// Optimizer steps completed.
+    public var step: Int = 0
+    /// Total optimizer steps of the run (the cosine schedule's length).
+    public var totalSteps: Int
+    /// The next micro-batch.
+    public var cursor = DataCursor()
+    /// Training examples consumed (per model).
+    public var examplesSeen: Int = 0
+
+    /// A run at step 0 of `totalSteps`.
+    public init(totalSteps: Int) { self.totalSteps = totalSteps }
+}
+
+/// Accuracy and mean loss of one model on one dataset.
+public struct EvalResult: Codable, Hashable, Sendable {
+    /// Fraction of examples whose arg-max logit is the label.
+    public var accuracy: Double
+    /// Mean cross-entropy.
+    public var loss: Double
+    /// Examples evaluated.
+    public var count: Int
+
+    /// A result.
+    public init(accuracy: Double, loss: Double, count: Int) {
+        self.accuracy = accuracy
+        self.loss = loss
+        self.count = count
+    }
+}
+
+/// Best validation accuracy of a model and when it happened.
+public struct BestRecord: Codable, Hashable, Sendable {
+    /// The best accuracy so far.
+    public var accuracy: Double
+    /// The loss at that evaluation.
+    public var loss: Double
+    /// The optimizer step of that evaluation.
+    public var step: Int
+
+    /// A record.
+    public init(accuracy: Double, loss: Double, step: Int) {
+        self.accuracy = accuracy
+        self.loss = loss
+        self.step = step
+    }
+}
+
+/// One `metrics.jsonl` line for a step (`"type": "step"`).
+public struct StepRecord: Codable, Sendable {
+    /// One model's figures at the step.
+    public struct Model: Codable, Sendable {
+        /// Mean training loss over the step's micro-batches.
+        public var loss: Float
+        /// The learning rate the step used.
+        public var lr: Double
+        /// Global gradient norm before clipping.
+        public var gradNorm: Double
+        /// Whether the non-finite guard skipped the step for this model.
+        public var skipped: Bool
+
+        /// A model's figures.
+        public init(loss: Float, lr: Double, gradNorm: Double, skipped: Bool) {
+            self.loss = loss
+            self.lr = lr
+            self.gradNorm = gradNorm
+            self.skipped = skipped
+        }
+    }
+    /// `step`.
+    public var type = "step"
+    /// Optimizer steps completed.
+    public var step: Int
+    /// The data cursor's epoch after the step.
+    public var epoch: Int
+    /// Training examples consumed per model.
+    public var examples: Int
+    /// Per model name.
+    public var models: [String: Model]
+    /// Per-kind cross-model gradient cosines `kind:a~b` (with `optimizer.logGradientSimilarity`).
+    public var similarity: [String: Double]?
+
+    /// A step line.
+    public init(step: Int, epoch: Int, examples: Int, models: [String: Model], similarity: [String: Double]?) {
+        self.step = step
+        self.epoch = epoch
+        self.examples = examples
+        self.models = models
+        self.similarity = similarity
+    }
+}
+
+/// One `metrics.jsonl` line for an evaluation (`"type": "eval"`).
+public struct EvalRecord: Codable, Sendable {
+    /// `eval`.
+    public var type = "eval"
+    /// Optimizer steps completed.
+    public var step: Int
+    /// The data cursor's epoch.
+    public var epoch: Int
+    /// Validation result per model name.
+    public var models: [String: EvalResult]
+
+    /// An evaluation line.
+    public init(step: Int, epoch: Int, models: [String: EvalResult]) {
+        self.step = step
+        self.epoch = epoch
+        self.models = models
+    }
+}
