@@ -80,30 +80,30 @@ struct ToolResult {
     var stderr: String
 }
 
-/// Runs tool `name` with `arguments` in the repository root and waits for it.
+/// Runs tool `name` with `arguments` in the repository root and waits for it. Output goes to
+/// temporary files (a pipe could fill and block the child while we wait).
 func runTool(_ name: String, _ arguments: [String]) throws -> ToolResult {
+    let id = "\(getpid())-\(UUID().uuidString.prefix(8))"
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(id).out")
+    let err = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(id).err")
+    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+    defer {
+        try? FileManager.default.removeItem(at: out)
+        try? FileManager.default.removeItem(at: err)
+    }
     let process = Process()
     process.executableURL = toolExecutable(name)
     process.arguments = arguments
     process.currentDirectoryURL = repositoryRoot
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
+    process.standardOutput = try FileHandle(forWritingTo: out)
+    process.standardError = try FileHandle(forWritingTo: err)
+    process.standardInput = FileHandle.nullDevice
     try process.run()
-    // Read both pipes to the end before waiting, so a large output cannot block the child.
-    var outData = Data(), errData = Data()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async {
-        outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
-    }
-    errData = err.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
     process.waitUntilExit()
     return ToolResult(
-        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-        stderr: String(decoding: errData, as: UTF8.self))
+        status: process.terminationStatus, stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+        stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
 }
 
 /// Parses a tool's `--json` output.
