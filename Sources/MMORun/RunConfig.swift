@@ -231,9 +231,9 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public static func load(path: String) throws -> RunConfig {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw ConfigError(file: path, field: "", reason: "cannot read the config file (\((error as NSError).localizedDescription))")
+            data = try readFile(path, what: "config file")
+        } catch let error as FileReadError {
+            throw ConfigError(file: path, field: "", reason: error.reason)
         }
         let config = try decodeDocument(RunConfig.self, data: data, file: path)
         try config.validate(file: path)
@@ -244,12 +244,22 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public func validate(file: String = "config") throws {
         func fail(_ field: String, _ reason: String) -> ConfigError { ConfigError(file: file, field: field, reason: reason) }
         if models.isEmpty { throw fail("models", "needs at least one model") }
+        try checkRanges(file: file)
         var seen = Set<String>()
         for (i, m) in models.enumerated() {
-            let allowed = m.name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_" }
-            if m.name.isEmpty || !allowed { throw fail("models[\(i)].name", "'\(m.name)' must be letters, digits, '-' or '_'") }
+            // ASCII only: the name becomes part of file names (`best-<name>.mmo`) and blob names,
+            // which the format restricts to printable ASCII.
+            let allowed = m.name.unicodeScalars.allSatisfy {
+                ($0.isASCII && CharacterSet.alphanumerics.contains($0)) || $0 == "-" || $0 == "_"
+            }
+            if m.name.isEmpty || !allowed { throw fail("models[\(i)].name", "'\(m.name)' must be ASCII letters, digits, '-' or '_'") }
+            if m.name.utf8.count > ConfigLimits.maxModelNameLength {
+                throw fail("models[\(i)].name", "is \(m.name.utf8.count) characters long; at most \(ConfigLimits.maxModelNameLength) (it becomes part of file names such as best-<name>.mmo)")
+            }
             if !seen.insert(m.name).inserted { throw fail("models[\(i)].name", "'\(m.name)' is used twice") }
-            if !(m.weight > 0) || !m.weight.isFinite { throw fail("models[\(i)].weight", "must be a positive number, got \(m.weight)") }
+            if !(m.weight > 0) || !m.weight.isFinite || m.weight > ConfigLimits.maxModelWeight {
+                throw fail("models[\(i)].weight", "must be a positive number up to \(Int(ConfigLimits.maxModelWeight)), got \(m.weight)")
+            }
             let d = m.size.dimensions
             let hidden = m.hiddenSize ?? d.hidden, heads = m.numHeads ?? d.heads
             if hidden <= 0 || heads <= 0 || hidden % heads != 0 {

@@ -4,6 +4,7 @@
 //   step-NNNNNN.mmo       periodic checkpoints (the newest `keepLast` are kept)
 //   last.mmo              the newest checkpoint (a hard link)
 //   best-<model>.mmo      the checkpoint of each model's best validation accuracy (a hard link)
+//   .lock                 flock'd by the process writing into the folder (holds its pid)
 // Links are replaced by link-to-temporary + rename, so each name always holds a whole file.
 import Foundation
 
@@ -15,11 +16,45 @@ public struct RunDirectory: Sendable {
 
     /// Creates the folder (and parents) if needed.
     public func create() throws {
+        if let obstacle = folderObstacle(url) {
+            throw TrainingError.io(path: url.path, reason: "cannot create the run folder: \(obstacle); choose another --run-dir")
+        }
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         } catch {
-            throw TrainingError.io(path: url.path, reason: "cannot create the run folder (\((error as NSError).localizedDescription))")
+            throw TrainingError.io(path: url.path, reason: "cannot create the run folder (\(systemReason(error)))")
         }
+    }
+
+    /// The lock file of the folder (`.lock`, holding the owner's pid).
+    public var lockURL: URL { url.appendingPathComponent(".lock") }
+
+    /// Takes the folder's exclusive lock for the life of the returned object: an advisory
+    /// `flock` that the kernel releases when the process ends in any way (kill -9 included), so
+    /// a lock is never stale. A second process gets an error naming the folder and the holder's
+    /// pid. Writers into a run folder take it; readers don't need it.
+    public func lock() throws -> RunLock {
+        let fd = open(lockURL.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw TrainingError.io(path: lockURL.path, reason: "cannot open the run folder's lock file: \(String(cString: strerror(errno)))")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let reason = errno
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let n = read(fd, &buffer, buffer.count)
+            close(fd)
+            let holder = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            if reason == EWOULDBLOCK {
+                throw TrainingError.io(
+                    path: url.path,
+                    reason: "is in use by another process (pid \(holder)) writing into this run folder; wait for it to end or stop it (kill -INT \(holder)), or choose another --run-dir")
+            }
+            throw TrainingError.io(path: lockURL.path, reason: "cannot lock the run folder: \(String(cString: strerror(reason)))")
+        }
+        let pid = "\(getpid())\n"
+        _ = ftruncate(fd, 0)
+        _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) }
+        return RunLock(descriptor: fd)
     }
 
     public var configURL: URL { url.appendingPathComponent("config.json") }
@@ -65,6 +100,13 @@ public struct RunDirectory: Sendable {
         let steps = stepCheckpoints()
         for step in steps.dropLast(keep) { try? FileManager.default.removeItem(at: stepURL(step)) }
     }
+}
+
+/// The exclusive lock of a run folder; released when this object goes away (or the process ends).
+public final class RunLock {
+    private let descriptor: Int32
+    init(descriptor: Int32) { self.descriptor = descriptor }
+    deinit { close(descriptor) }  // closing the descriptor releases the flock
 }
 
 /// Training failures that are not configuration or data errors.

@@ -45,6 +45,11 @@ extension Trainer {
                 reason: "the \(split) data differs from the data this checkpoint was trained on (fingerprint \(set.fingerprint), saved \(state.data.fingerprint[split] ?? "none")); restore the original files")
         }
 
+        // The whole saved state against the run's config and data, before anything is built.
+        try state.validate(config: config, data: data, path: path)
+        try ConfigLimits.checkMemory(
+            architectures: state.models.map(\.config), batchSize: config.training.batchSize, maxLength: config.data.maxLength, file: path)
+
         // Models: the saved architectures, parameters read blob by blob with shapes checked.
         let architectures = data.modelConfigs(config)
         guard state.models.count == config.models.count else {
@@ -66,7 +71,7 @@ extension Trainer {
         }
 
         var progress = state.progress
-        progress.totalSteps = totalSteps(config, trainCount: data.train.count)
+        progress.totalSteps = try totalSteps(config, trainCount: data.train.count)
         if progress.totalSteps < progress.step {
             throw TrainingError.incompatibleResume(
                 field: "--max-steps / --epochs",

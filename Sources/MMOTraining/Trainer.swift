@@ -13,7 +13,14 @@ import MMOAnalysis
 /// The end of `Trainer.run`.
 public struct RunSummary: Sendable {
     public enum Reason: String, Sendable { case finished, interrupted, diverged }
+    /// What stopped an interrupted run: a signal (SIGINT / SIGTERM) or `--stop-at`.
+    public enum Stop: String, Sendable {
+        case signal = "interrupted"
+        case stopAt = "stop-at"
+    }
     public var reason: Reason
+    /// Set when `reason` is `interrupted`.
+    public var stoppedBy: Stop?
     public var step: Int
     public var lastCheckpoint: URL?
     public var lastEval: [String: EvalResult]
@@ -78,11 +85,20 @@ public final class Trainer {
     }
 
     /// Optimizer steps for `config` over a training set of `count` examples.
-    static func totalSteps(_ config: RunConfig, trainCount: Int) -> Int {
+    /// Throws when the product of epochs and steps per epoch does not fit (checked arithmetic
+    /// on user numbers).
+    static func totalSteps(_ config: RunConfig, trainCount: Int) throws -> Int {
         if let steps = config.training.maxSteps { return steps }
         let batches = (trainCount + config.training.batchSize - 1) / config.training.batchSize
         let perEpoch = (batches + config.optimizer.accumulationSteps - 1) / config.optimizer.accumulationSteps
-        return max(1, perEpoch * config.training.epochs)
+        let (total, overflow) = perEpoch.multipliedReportingOverflow(by: config.training.epochs)
+        let limit = ConfigLimits.range("training.maxSteps").upperBound
+        if overflow || total > limit {
+            throw ConfigError(
+                file: "config", field: "training.epochs",
+                reason: "\(config.training.epochs) epochs of \(perEpoch) steps exceed \(limit) optimizer steps; use fewer epochs")
+        }
+        return max(1, total)
     }
 
     /// A new run: loads the data, builds the tokenizer and freshly initialised models, and sets
@@ -99,12 +115,14 @@ public final class Trainer {
         BLAS.setThreads(config.training.threads)
         let data = try PreparedData.load(config)
         let architectures = data.modelConfigs(config)
+        try ConfigLimits.checkMemory(
+            architectures: architectures, batchSize: config.training.batchSize, maxLength: config.data.maxLength, file: "config")
         var models: [SequenceClassifier] = []
         for (i, architecture) in architectures.enumerated() {
             // Each model gets its own init and dropout streams, derived from the run seed and its name.
             models.append(try makeClassifier(config: architecture, seed: modelSeed(config.seed, name: config.models[i].name)))
         }
-        let progress = TrainingProgress(totalSteps: totalSteps(config, trainCount: data.train.count))
+        let progress = TrainingProgress(totalSteps: try totalSteps(config, trainCount: data.train.count))
         let trainer = try Trainer(config: config, run: RunDirectory(url: runDirectory), data: data, models: models, progress: progress)
         return trainer
     }

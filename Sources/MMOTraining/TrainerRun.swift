@@ -11,12 +11,15 @@ extension Trainer {
     /// `stopAtStep` interrupts the run after that step as a signal would (checkpoint written,
     /// schedule unchanged), so an interruption can be reproduced exactly.
     public func run(stop: StopSignal? = nil, stopAtStep: Int? = nil, progressMode: ProgressReporter.Mode? = nil) throws -> RunSummary {
+        var stoppedBy: RunSummary.Stop?
         let started = Date()
         if let stopAtStep, stopAtStep <= progress.step {
             throw TrainingError.incompatibleResume(
                 field: "--stop-at", reason: "step \(stopAtStep) is not after the checkpoint's step \(progress.step)")
         }
         try run.create()
+        let lock = try run.lock()
+        defer { withExtendedLifetime(lock) {} }
         try writeResolvedConfig()
         let metrics = try MetricsLog(url: run.metricsURL, truncateAfterStep: progress.step)
         let reporter = ProgressReporter(
@@ -30,6 +33,16 @@ extension Trainer {
         var lastCheckpoint: URL?
         var reason = RunSummary.Reason.finished
         while progress.step < progress.totalSteps {
+            // A signal that arrived during start-up (loading data, building models) stops the run
+            // before its first step: nothing new to save, the previous checkpoint stands.
+            if let stop, stop.stopRequested.0, lastCheckpoint == nil {
+                reason = .interrupted
+                let saved = FileManager.default.fileExists(atPath: run.lastURL.path)
+                reporter.notice(
+                    "mmo-train: stopped by \(stop.stopRequested.1) before step \(progress.step + 1); "
+                        + (saved ? "\(run.lastURL.path) is unchanged. Resume with:\n  mmo-train --resume \(run.lastURL.path)" : "nothing was saved"))
+                break
+            }
             let epochBefore = epoch
             let report = step()
             try metrics.append(stepRecord(report))
@@ -69,12 +82,14 @@ extension Trainer {
             }
             if stopRequested && !finished {
                 reason = .interrupted
+                stoppedBy = signalName.hasPrefix("--stop-at") ? .stopAt : .signal
                 reporter.notice("mmo-train: stopped by \(signalName); checkpoint written at step \(progress.step). Resume with:\n  mmo-train --resume \(run.lastURL.path)")
                 break
             }
         }
+        if reason == .interrupted && stoppedBy == nil { stoppedBy = .signal }
         return RunSummary(
-            reason: reason, step: progress.step, lastCheckpoint: lastCheckpoint, lastEval: lastEval, best: best,
+            reason: reason, stoppedBy: stoppedBy, step: progress.step, lastCheckpoint: lastCheckpoint, lastEval: lastEval, best: best,
             seconds: Date().timeIntervalSince(started))
     }
 
@@ -145,6 +160,7 @@ extension RunSummary {
     public var jsonText: String {
         struct Out: Encodable {
             var reason: String
+            var stopped: String?
             var step: Int
             var seconds: Double
             var checkpoint: String?
@@ -153,7 +169,7 @@ extension RunSummary {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        let out = Out(reason: reason.rawValue, step: step, seconds: seconds, checkpoint: lastCheckpoint?.path, lastEval: lastEval, best: best)
+        let out = Out(reason: reason.rawValue, stopped: stoppedBy?.rawValue, step: step, seconds: seconds, checkpoint: lastCheckpoint?.path, lastEval: lastEval, best: best)
         return (try? encoder.encode(out)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }

@@ -13,7 +13,18 @@ struct Train: ParsableCommand {
             paper's §4.4 settings, the synthetic sentiment data) into a new folder under ./runs/.
             A run folder holds config.json, metrics.jsonl, step-NNNNNN.mmo, last.mmo and best-<model>.mmo.
             Ctrl-C finishes the current step, writes a checkpoint and prints the resume command.
-            Config fields are documented in docs/config.md.
+            Config fields are documented in docs/config.md. Only one process writes into a run folder at \
+            a time (the second exits at once naming the holder's pid).
+
+            Examples:
+              mmo-train                                                   the built-in default
+              mmo-train --config fixtures/configs/tiny.yaml --run-dir runs/tiny
+              mmo-train --resume runs/tiny/last.mmo --max-steps 40        continue, longer
+
+            Exit status: 0 finished (or stopped at --stop-at, checkpoint written); 1 error (bad config, \
+            data or checkpoint; nothing already written is lost); 3 diverged (non-finite for \
+            optimizer.maxConsecutiveSkips steps; checkpoint written); 75 stopped early by SIGINT or \
+            SIGTERM (checkpoint written when a step had run; resume with --resume).
             """)
 
     @Option(name: .long, help: "A JSON or YAML run config (see fixtures/configs/).")
@@ -58,6 +69,12 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        // Signals are watched from the start, so one that arrives while the data loads still ends
+        // the run cleanly (before its first step).
+        let stop = StopSignal { _ in
+            FileHandle.standardError.write(Data("\nmmo-train: second signal, exiting without a checkpoint\n".utf8))
+            Foundation.exit(130)
+        }
         let overrides = RunOverrides(
             maxSteps: maxSteps, epochs: epochs, seed: seed, checkpointEvery: checkpointEvery, threads: threads)
         let trainer: Trainer
@@ -73,10 +90,6 @@ struct Train: ParsableCommand {
             throw Failure(error)
         }
         for warning in trainer.warnings { FileHandle.standardError.write(Data("mmo-train: warning: \(warning)\n".utf8)) }
-        let stop = StopSignal { _ in
-            FileHandle.standardError.write(Data("\nmmo-train: second signal, exiting without a checkpoint\n".utf8))
-            Foundation.exit(130)
-        }
         let summary: RunSummary
         do {
             summary = try trainer.run(stop: stop, stopAtStep: stopAt, progressMode: quiet ? .quiet : nil)
@@ -89,6 +102,7 @@ struct Train: ParsableCommand {
             print(summary.text)
         }
         if summary.reason == .diverged { throw ExitCode(3) }
+        if summary.reason == .interrupted && summary.stoppedBy == .signal { throw ExitCode(75) }
     }
 }
 

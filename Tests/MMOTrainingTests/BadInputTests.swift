@@ -42,7 +42,7 @@ final class BadInputTests: XCTestCase {
         let folder = try temporaryFolder(self)
         let path = folder.appendingPathComponent("nope.yaml").path
         let runDirectory = folder.appendingPathComponent("run")
-        let error = assertError(ConfigError.self, mentioning: [path, "cannot read"]) {
+        let error = assertError(ConfigError.self, mentioning: [path, "no such config file"]) {
             _ = try Trainer.start(configPath: path, overrides: RunOverrides(), runDirectory: runDirectory)
         }
         XCTAssertEqual(error?.file, path)
