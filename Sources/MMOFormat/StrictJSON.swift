@@ -45,8 +45,13 @@ struct JSONScanner {
         try JSONScanner.checkUTF8(bytes)
     }
 
-    /// The whole text must be UTF-8 (spec §7.2.1); ASCII, the common case, is checked word-wise.
+    /// The whole text must be UTF-8 without a byte-order mark (spec §7.2.1); ASCII, the common
+    /// case, is checked word-wise.
     private static func checkUTF8(_ bytes: UnsafeRawBufferPointer) throws {
+        // Named explicitly: Python and other parsers may skip a BOM silently, this format never does.
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
+            throw JSONParseError(offset: 0, message: "a UTF-8 byte-order mark is not allowed")
+        }
         var i = 0
         let n = bytes.count
         var high: UInt64 = 0
@@ -59,10 +64,8 @@ struct JSONScanner {
             i += 1
         }
         if high & 0x8080_8080_8080_8080 == 0 { return }
-        guard validatedUTF8(bytes) != nil else {
-            let s = String(decoding: bytes, as: UTF8.self)
-            let valid = s.utf8.prefix { $0 != 0xEF }.count  // approximate location: first replacement
-            throw JSONParseError(offset: valid, message: "text is not valid UTF-8")
+        if let offset = firstInvalidUTF8(bytes) {
+            throw JSONParseError(offset: offset, message: "text is not valid UTF-8")
         }
     }
 
@@ -347,6 +350,40 @@ struct JSONScanner {
         }
     }
 
+    /// Checks the value at the current position with exactly the rules of `value(depth:)`
+    /// (duplicate keys, depth, escapes, numbers) without building a tree: only each object's
+    /// key set is allocated. `depth` is the depth of the container holding the value (0 at the
+    /// top level), so a top-level object is at depth 1 (spec §7.2.3).
+    mutating func skipValue(depth: Int) throws {
+        switch try peekKind() {
+        case .string: _ = try stringToken()
+        case .number: _ = try number()
+        case .literal: _ = try literal()
+        case .array:
+            try beginArray(depth: depth + 1)
+            var first = true
+            while try nextElement(first: &first) { try skipValue(depth: depth + 1) }
+        case .object:
+            try beginObject(depth: depth + 1)
+            var seen = Set<[UInt8]>()
+            var first = true
+            while let token = try nextKey(first: &first) {
+                guard seen.insert(withBytes(token) { Array($0) }).inserted else { throw fail("duplicate key \"\(string(token))\"") }
+                try skipValue(depth: depth + 1)
+            }
+        }
+    }
+
+    /// Validates one complete JSON text whose top level must be an object (the state document,
+    /// spec §9 and §7.4): UTF-8 without BOM, RFC 8259, no duplicate keys, no unpaired surrogate
+    /// escapes, depth at most `maxDepth`.
+    static func validateObject(_ bytes: UnsafeRawBufferPointer, maxDepth: Int) throws {
+        var scanner = try JSONScanner(bytes, maxDepth: maxDepth)
+        guard try scanner.peekKind() == .object else { throw scanner.fail("the top level must be a JSON object") }
+        try scanner.skipValue(depth: 0)
+        try scanner.finish()
+    }
+
     /// Parses one complete JSON text into a tree.
     static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int) throws -> JSONValue {
         var scanner = try JSONScanner(bytes, maxDepth: maxDepth)
@@ -356,11 +393,34 @@ struct JSONScanner {
     }
 }
 
-/// The string `bytes` encode, or nil if they are not valid UTF-8 (decoding repairs invalid
-/// sequences with U+FFFD, so a valid input is exactly one that round-trips unchanged).
-func validatedUTF8(_ bytes: UnsafeRawBufferPointer) -> String? {
-    let s = String(decoding: bytes, as: UTF8.self)
-    return s.utf8.elementsEqual(bytes) ? s : nil
+/// The offset of the first byte that does not belong to a well-formed UTF-8 sequence (RFC 3629:
+/// no overlong forms, no surrogates, nothing above U+10FFFF), or nil if `bytes` are valid.
+func firstInvalidUTF8(_ bytes: UnsafeRawBufferPointer) -> Int? {
+    let n = bytes.count
+    var i = 0
+    while i < n {
+        let b = bytes[i]
+        if b < 0x80 {
+            i += 1
+            continue
+        }
+        // Length of the sequence and the allowed range of its second byte (RFC 3629 §4).
+        let length: Int, low: UInt8, high: UInt8
+        switch b {
+        case 0xC2...0xDF: (length, low, high) = (2, 0x80, 0xBF)
+        case 0xE0: (length, low, high) = (3, 0xA0, 0xBF)
+        case 0xE1...0xEC, 0xEE...0xEF: (length, low, high) = (3, 0x80, 0xBF)
+        case 0xED: (length, low, high) = (3, 0x80, 0x9F)
+        case 0xF0: (length, low, high) = (4, 0x90, 0xBF)
+        case 0xF1...0xF3: (length, low, high) = (4, 0x80, 0xBF)
+        case 0xF4: (length, low, high) = (4, 0x80, 0x8F)
+        default: return i
+        }
+        guard i + length <= n, bytes[i + 1] >= low, bytes[i + 1] <= high else { return i }
+        for k in 2..<length where bytes[i + k] & 0xC0 != 0x80 { return i }
+        i += length
+    }
+    return nil
 }
 
 /// `s` as a JSON string literal (quotes included); escapes `"`, `\` and control characters.
