@@ -55,10 +55,10 @@ struct MMOIndexDecoder {
         var first = true
         while let key = try s.nextKey(first: &first) {
             if s.matches(key, "state") {
-                guard state == nil else { throw s.fail("duplicate key \"state\"") }
+                guard state == nil else { throw JSONParseError(offset: s.keyStart, message: "duplicate key \"state\"") }
                 state = try entry(&s, .state, isBlob: false).region
             } else if s.matches(key, "blobs") {
-                guard blobs == nil else { throw s.fail("duplicate key \"blobs\"") }
+                guard blobs == nil else { throw JSONParseError(offset: s.keyStart, message: "duplicate key \"blobs\"") }
                 guard try s.peekKind() == .array else { throw error(.malformedIndex, .root, "blobs", "must be an array, found \(try s.peekKind().rawValue)") }
                 try s.beginArray(depth: 2)
                 var list: [MMOBlobInfo] = []
@@ -89,7 +89,7 @@ struct MMOIndexDecoder {
         _ s: inout JSONScanner, _ key: JSONScanner.StringToken, seen: inout [[UInt8]], place: IndexPlace, depth: Int
     ) throws {
         let bytes = s.withBytes(key) { Array($0) }
-        guard !seen.contains(bytes) else { throw s.fail("duplicate key \"\(s.string(key))\"") }
+        guard !seen.contains(bytes) else { throw JSONParseError(offset: s.keyStart, message: "duplicate key \(jsonQuoted(s.string(key)))") }
         guard !strictKeys else {
             throw error(.malformedIndex, place, nil, "unknown key \(jsonQuoted(s.string(key))) (not in format version \(MMOLimits.majorVersion).\(MMOLimits.minorVersion))")
         }
@@ -148,7 +148,7 @@ struct MMOIndexDecoder {
                 try skipUnknown(&s, key, seen: &unknown, place: place, depth: depth)
                 continue
             }
-            guard seen & (1 << field) == 0 else { throw s.fail("duplicate key \"\(entryKeys[field])\"") }
+            guard seen & (1 << field) == 0 else { throw JSONParseError(offset: s.keyStart, message: "duplicate key \"\(entryKeys[field])\"") }
             seen |= 1 << field
             func fieldName() -> String { "\(entryKeys[field])" }
             switch field {

@@ -38,6 +38,9 @@ struct JSONScanner {
     let bytes: UnsafeRawBufferPointer
     private(set) var position = 0
     let maxDepth: Int
+    /// Offset of the opening quote of the key `nextKey` returned last, so that a duplicate key
+    /// is reported where it starts.
+    private(set) var keyStart = 0
 
     init(_ bytes: UnsafeRawBufferPointer, maxDepth: Int) throws {
         self.bytes = bytes
@@ -125,6 +128,7 @@ struct JSONScanner {
         }
         first = false
         guard current == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+        keyStart = position
         let key = try stringToken()
         skipWhitespace()
         guard current == UInt8(ascii: ":") else { throw fail("expected ':' after a key") }
@@ -270,6 +274,7 @@ struct JSONScanner {
                 position += 1
                 continue
             }
+            let escapeStart = position
             position += 1
             guard let e = current else { throw fail("unterminated escape") }
             position += 1
@@ -283,14 +288,16 @@ struct JSONScanner {
             case UInt8(ascii: "u"):
                 var scalar = try hex4()
                 if scalar >= 0xD800 && scalar < 0xDC00 {
+                    // Reported at the escape's backslash, like every other escape error would be.
+                    let unpaired = JSONParseError(offset: escapeStart, message: "unpaired UTF-16 surrogate escape")
                     guard position + 2 <= bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u")
-                    else { throw fail("unpaired surrogate in \\u escape") }
+                    else { throw unpaired }
                     position += 2
                     let low = try hex4()
-                    guard low >= 0xDC00 && low < 0xE000 else { throw fail("unpaired surrogate in \\u escape") }
+                    guard low >= 0xDC00 && low < 0xE000 else { throw unpaired }
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                 } else if scalar >= 0xDC00 && scalar < 0xE000 {
-                    throw fail("unpaired surrogate in \\u escape")
+                    throw JSONParseError(offset: escapeStart, message: "unpaired UTF-16 surrogate escape")
                 }
                 guard let u = Unicode.Scalar(scalar) else { throw fail("invalid \\u escape") }
                 buffer.append(contentsOf: String(u).utf8)
@@ -343,7 +350,7 @@ struct JSONScanner {
                 // Keys compare as code-point sequences, i.e. as UTF-8 bytes (not Swift's
                 // canonical equivalence), as Python and most parsers do.
                 let key = withBytes(token) { Array($0) }
-                guard seen.insert(key).inserted else { throw fail("duplicate key \"\(string(token))\"") }
+                guard seen.insert(key).inserted else { throw JSONParseError(offset: keyStart, message: "duplicate key \(jsonQuoted(string(token)))") }
                 members.append((string(token), try value(depth: depth + 1)))
             }
             return .object(members)
@@ -368,7 +375,9 @@ struct JSONScanner {
             var seen = Set<[UInt8]>()
             var first = true
             while let token = try nextKey(first: &first) {
-                guard seen.insert(withBytes(token) { Array($0) }).inserted else { throw fail("duplicate key \"\(string(token))\"") }
+                guard seen.insert(withBytes(token) { Array($0) }).inserted else {
+                    throw JSONParseError(offset: keyStart, message: "duplicate key \(jsonQuoted(string(token)))")
+                }
                 try skipValue(depth: depth + 1)
             }
         }
