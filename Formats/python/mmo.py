@@ -496,7 +496,13 @@ class MMOFile:
     def array(self, name: str) -> np.ndarray:
         """Blob `name` as a numpy array (a copy; bf16 as uint16 bit patterns)."""
         b = self.blob(name)
-        return np.frombuffer(self.raw_bytes(name), DTYPES[b.dtype][0]).reshape(b.shape).copy()
+        raw = self.raw_bytes(name)
+        try:
+            return np.frombuffer(raw, DTYPES[b.dtype][0]).reshape(b.shape).copy()
+        except ValueError:
+            # Valid empty shapes such as [2^30, 2^30, 2^30, 0] (§7.3.7) overflow numpy's own size
+            # computation; the bytes (none) are still available from raw_bytes().
+            self._fail("too_large", f"blob {name!r}", f"numpy cannot represent shape {list(b.shape)}; use raw_bytes()")
 
     def state_bytes(self) -> bytes:
         return self._decode(self.state_region, "none", 1, "state document")
