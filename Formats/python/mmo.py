@@ -10,11 +10,13 @@ with the Swift implementation. Needs numpy, zstandard and xxhash (`tools/setup -
         w = f.array("model/bert/bert.pooler.dense.weight")
     mmo.write("copy.mmo", {"a": np.zeros(3, np.float32)}, state={"step": 1})
 
-Command line: `python3 mmo.py dump FILE [--values]`, `verify FILE`, `write-sample FILE`.
+Command line: `python3 mmo.py dump FILE [--values]`, `verify FILE`, `check FILE...`,
+`write-sample FILE`.
 """
 
 from __future__ import annotations
 
+import decimal
 import json
 import mmap
 import os
@@ -38,6 +40,9 @@ INDEX_MAX_DEPTH = 8
 STATE_MAX_DEPTH = 512
 ZSTD_MAX_EXPANSION = 32768
 ZSTD_MAX_WINDOW = 1 << 27
+MAX_REGION_LENGTH = 1 << 40  # §7.3.4, §11: raw length of any region
+ZSTD_MAGIC = 0xFD2FB528
+ZERO_CHUNK = 1 << 20
 
 # §3: dtype -> (numpy dtype, element size). bf16 has no numpy type: it is returned as its raw
 # uint16 bit patterns.
@@ -140,13 +145,87 @@ def parse_strict_json(data: bytes, max_depth: int, digits_only_integers: bool):
     def constant(name):
         raise ValueError(f"{name} is not JSON")
 
-    kwargs = {"object_pairs_hook": pairs, "parse_constant": constant}
+    kwargs = {"object_pairs_hook": pairs, "parse_constant": constant,
+              # Python's int() refuses more than 4300 digits (a guard of its own, not a JSON rule);
+              # such integers are still exact JSON integers, so they are kept exactly as Decimal.
+              "parse_int": lambda s: int(s) if len(s) <= 4000 else decimal.Decimal(s)}
     if digits_only_integers:
-        kwargs["parse_int"] = lambda s: _NotDigitsOnly() if s.startswith("-") else int(s)
+        kwargs["parse_int"] = lambda s: _NotDigitsOnly() if s.startswith("-") or len(s) > 16 else int(s)
         kwargs["parse_float"] = lambda s: _NotDigitsOnly()
     value = json.loads(text, **kwargs)
     _check_strings(value)
     return value
+
+
+# ---------------------------------------------------------------------------------------------
+# zstd frame header (§4), parsed here so that the rules are exactly the specification's
+
+
+def zstd_frame_problem(stored, length: int):
+    """None if `stored` starts with a zstd frame header that §4 allows for `length` raw bytes,
+    else the reason (RFC 8878 §3.1.1)."""
+    b = bytes(stored[:18])  # the longest header: 4 + 1 + 1 + 4 + 8 bytes
+    if len(b) < 5:
+        return "too short for a zstd frame header"
+    magic = int.from_bytes(b[:4], "little")
+    if magic & 0xFFFFFFF0 == 0x184D2A50:
+        return "a skippable frame is not allowed"
+    if magic != ZSTD_MAGIC:
+        return "not a zstd frame"
+    descriptor = b[4]
+    fcs_flag, single, did_flag = descriptor >> 6, bool(descriptor & 0x20), descriptor & 3
+    if descriptor & 0x08:
+        return "reserved bit of the zstd frame header set"
+    pos = 5
+    window = None
+    if not single:
+        if pos >= len(b):
+            return "zstd frame header truncated"
+        wd = b[pos]
+        pos += 1
+        base = 1 << (10 + (wd >> 3))
+        window = base + (base // 8) * (wd & 7)
+    did_size = (0, 1, 2, 4)[did_flag]
+    fcs_size = ((1 if single else 0), 2, 4, 8)[fcs_flag]
+    if pos + did_size + fcs_size > len(b):
+        return "zstd frame header truncated"
+    dictionary = int.from_bytes(b[pos:pos + did_size], "little")
+    pos += did_size
+    if fcs_size == 0:
+        return "the zstd frame does not declare its content size"
+    content = int.from_bytes(b[pos:pos + fcs_size], "little") + (256 if fcs_size == 2 else 0)
+    if window is None:
+        window = content
+    if content != length:
+        return f"zstd frame declares {content} bytes, index {length}"
+    if dictionary != 0:
+        return f"zstd frame needs dictionary {dictionary}; dictionaries are not allowed"
+    if window > ZSTD_MAX_WINDOW:
+        return f"zstd frame needs a window of {window} bytes, more than 2^27"
+    return None
+
+
+def zero_hashes(lengths) -> dict:
+    """XXH3-64 of n zero bytes for each n in `lengths`, in constant memory: zeros are streamed
+    through one state up to the largest n, with a digest taken at each n on the way (§4, §11)."""
+    zeros = bytes(ZERO_CHUNK)
+    state = xxhash.xxh3_64()
+    hashed = 0
+    result = {}
+    for n in sorted(set(lengths)):
+        while hashed < n:
+            step = min(ZERO_CHUNK, n - hashed)
+            state.update(zeros if step == ZERO_CHUNK else zeros[:step])
+            hashed += step
+        result[n] = state.intdigest()
+    return result
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,6 +398,9 @@ class MMOFile:
             xxh3=self._hex16(value["xxh3"], where + ".xxh3"),
             stored_xxh3=self._hex16(value["stored_xxh3"], where + ".stored_xxh3") if "stored_xxh3" in value else None,
         )
+        if region.length > MAX_REGION_LENGTH:  # §7.3.4: bounds the work of verifying a zero blob
+            self._fail("invalid_blob" if is_blob else "invalid_state_document", where + ".length",
+                       "exceeds the limit of 2^40 bytes per region")
         if codec == "raw" and region.stored_length != region.length:
             self._fail("invalid_blob", where + ".stored_length", "raw requires stored_length = length")
         if codec == "zero" and region.stored_length != 0:
@@ -345,11 +427,10 @@ class MMOFile:
             self._fail("malformed_index", where + ".shape", "must be an array")
         if len(shape) > MAX_RANK:
             self._fail("invalid_blob", where + ".shape", f"rank {len(shape)} exceeds {MAX_RANK}")
+        # §7.3.7: the exact product of the dimensions (1 for []) times the element size is length.
         count = 1
         for d, n in enumerate(shape):
             count *= self._integer(n, f"{where}.shape[{d}]")
-            if count > MAX_INTEGER:
-                self._fail("invalid_blob", where + ".shape", "element count exceeds 2^53-1")
         if count * DTYPES[dtype][1] != region.length:
             self._fail("invalid_blob", where + ".length", f"shape {shape} x {dtype} is not {region.length} bytes")
         filt = self._string(value["filter"], where + ".filter")
@@ -362,21 +443,35 @@ class MMOFile:
         return Blob(name=name, dtype=dtype, shape=tuple(shape), filter=filt, region=region)
 
     # §7.4
+    def _check_stored(self, region: Region, where: str) -> None:
+        """zstd: the checks that need no memory, before anything is allocated (§7.4.1)."""
+        if region.codec != "zstd":
+            return
+        stored = self._view[region.offset:region.offset + region.stored_length]
+        if xxh3(stored) != region.stored_xxh3:
+            self._fail("checksum", where, "stored bytes checksum mismatch")
+        problem = zstd_frame_problem(stored, region.length)
+        if problem:
+            self._fail("decode", where, problem)
+
+    def _check_allocatable(self, region: Region, where: str) -> None:
+        if region.length > _physical_memory():
+            self._fail("too_large", where, f"{region.length} bytes exceed this machine's memory")
+
     def _decode(self, region: Region, filt: str, size: int, where: str) -> bytes:
         stored = self._view[region.offset:region.offset + region.stored_length]
         if region.codec == "raw":
             raw = bytes(stored)
         elif region.codec == "zero":
-            raw = bytes(region.length)
+            self._check_allocatable(region, where)
+            if zero_hashes([region.length])[region.length] != region.xxh3:
+                self._fail("checksum", where, "decoded bytes checksum mismatch")
+            return bytes(region.length)
         else:
-            if xxh3(stored) != region.stored_xxh3:
-                self._fail("checksum", where, "stored bytes checksum mismatch")
+            self._check_stored(region, where)
+            self._check_allocatable(region, where)
             try:
-                params = zstandard.get_frame_parameters(stored)
-                if params.content_size != region.length:
-                    self._fail("decode", where, f"zstd frame declares {params.content_size} bytes, index {region.length}")
-                if params.window_size > ZSTD_MAX_WINDOW:
-                    self._fail("decode", where, "zstd window larger than 2^27")
+                # The frame's own content checksum, if any, is checked by zstd (§4).
                 raw = zstandard.ZstdDecompressor().decompress(stored, allow_extra_data=False)
             except zstandard.ZstdError as e:
                 self._fail("decode", where, f"zstd: {e}")
@@ -401,7 +496,13 @@ class MMOFile:
     def array(self, name: str) -> np.ndarray:
         """Blob `name` as a numpy array (a copy; bf16 as uint16 bit patterns)."""
         b = self.blob(name)
-        return np.frombuffer(self.raw_bytes(name), DTYPES[b.dtype][0]).reshape(b.shape).copy()
+        raw = self.raw_bytes(name)
+        try:
+            return np.frombuffer(raw, DTYPES[b.dtype][0]).reshape(b.shape).copy()
+        except ValueError:
+            # Valid empty shapes such as [2^30, 2^30, 2^30, 0] (§7.3.7) overflow numpy's own size
+            # computation; the bytes (none) are still available from raw_bytes().
+            self._fail("too_large", f"blob {name!r}", f"numpy cannot represent shape {list(b.shape)}; use raw_bytes()")
 
     def state_bytes(self) -> bytes:
         return self._decode(self.state_region, "none", 1, "state document")
@@ -428,7 +529,13 @@ class MMOFile:
                 self._fail("nonzero_padding", f"padding after region {i}", f"bytes {end}..{nxt} must be zero")
             padding += nxt - end
         for b in self.blobs:
-            self._decode(b.region, b.filter, DTYPES[b.dtype][1], f"blob {b.name!r}")
+            if b.codec != "zero":
+                self._decode(b.region, b.filter, DTYPES[b.dtype][1], f"blob {b.name!r}")
+        # Zero blobs: one streaming pass up to the largest length serves all of them (§4).
+        hashes = zero_hashes(b.region.length for b in self.blobs if b.codec == "zero")
+        for b in self.blobs:
+            if b.codec == "zero" and hashes[b.region.length] != b.region.xxh3:
+                self._fail("checksum", f"blob {b.name!r}", "decoded bytes checksum mismatch")
         stored = sum(r.stored_length for r in regions)
         index_length = self.file_length - self.index_offset
         assert 64 + stored + padding + index_length == self.file_length
@@ -615,6 +722,17 @@ def main(argv) -> int:
         except MMOError as e:
             print(f"error[{e.kind}]: {e}", file=sys.stderr)
             return 1
+    if len(argv) >= 1 and argv[0] == "check":
+        # One JSON line per file: whether open + verify accept it, and if not, why. Used by the
+        # Swift cross-language agreement tests (one process for many files).
+        for path in argv[1:]:
+            try:
+                with MMOFile(path) as f:
+                    f.verify()
+                print(json.dumps({"path": path, "ok": True}))
+            except MMOError as e:
+                print(json.dumps({"path": path, "ok": False, "kind": e.kind, "error": str(e)}))
+        return 0
     if len(argv) == 2 and argv[0] == "write-sample":
         write_sample(argv[1])
         return 0

@@ -12,6 +12,7 @@ import tempfile
 import unittest
 
 import numpy as np
+import xxhash
 
 import mmo
 
@@ -189,6 +190,104 @@ class MMOTests(unittest.TestCase):
         with self.assertRaises(mmo.MMOError) as caught:
             read_all(self.write_bytes(fix_checksums(other)))
         self.assertEqual(caught.exception.kind, "unsupported_version")
+
+    def raw_case(self, state=b"{}", blobs=(), minor=0) -> str:
+        """A file from explicit index members: blobs are (members without offset, stored bytes)."""
+        chunks, position = [bytes(64)], 64
+
+        def place(stored):
+            nonlocal position
+            offset = position
+            chunks.append(stored + bytes(mmo.align64(position + len(stored)) - position - len(stored)))
+            position = mmo.align64(position + len(stored))
+            return offset
+
+        entry = {"codec": "raw", "offset": place(state), "stored_length": len(state), "length": len(state),
+                 "xxh3": mmo.hex16(mmo.xxh3(state))}
+        index = {"state": entry, "blobs": []}
+        for members, stored in blobs:
+            members = dict(members)
+            members["offset"] = place(stored)
+            index["blobs"].append(members)
+        text = json.dumps(index, separators=(",", ":")).encode()
+        head = mmo.HEADER.pack(mmo.MAGIC, 1, minor, position + len(text), position, len(text), mmo.xxh3(text), 0, 0)
+        return self.write_bytes(head[:56] + struct.pack("<Q", mmo.xxh3(head[:56])) + b"".join(chunks[1:]) + text)
+
+    def assert_kind(self, path, kind):
+        with self.assertRaises(mmo.MMOError) as caught:
+            read_all(path)
+        self.assertEqual(caught.exception.kind, kind, str(caught.exception))
+
+    def test_state_document_is_strict(self):
+        for state in (b'{"a":1,"a":2}', b"\xef\xbb\xbf{}", b'{"a":"\\ud800"}', b'{"\\udc00":1}', b"[1]",
+                      b'{"a":' + b"[" * 512 + b"]" * 512 + b"}"):
+            self.assert_kind(self.raw_case(state=state), "invalid_state_document")
+        for state in (b'{"a":"\\ud83d\\ude00"}', b'{"a":' + b"7" * 5000 + b"}", b'{"a":' + b"[" * 511 + b"]" * 511 + b"}"):
+            read_all(self.raw_case(state=state))
+
+    def zero(self, name, length, shape=None, digest=None, codec="zero"):
+        return ({"name": name, "dtype": "u8", "shape": shape if shape is not None else [length], "filter": "none",
+                 "codec": codec, "stored_length": 0, "length": length,
+                 "xxh3": mmo.hex16(mmo.zero_hashes([length])[length] if digest is None else digest)}, b"")
+
+    def test_zero_blobs_length_cap_and_streamed_hash(self):
+        self.assertEqual(mmo.zero_hashes([0, 8]), {0: 0x2D06800538D394C2, 8: 0xC77B3ABB6F87ACD9})
+        for n in (1, 240, 241, mmo.ZERO_CHUNK - 1, mmo.ZERO_CHUNK, mmo.ZERO_CHUNK + 1, 3 * mmo.ZERO_CHUNK + 5):
+            self.assertEqual(mmo.zero_hashes([n])[n], mmo.xxh3(bytes(n)), n)
+        self.assert_kind(self.raw_case(blobs=[self.zero("z", 1 << 50, digest=0)]), "invalid_blob")
+        self.assert_kind(self.raw_case(blobs=[self.zero("z", (1 << 40) + 1, digest=0)]), "invalid_blob")
+        with mmo.MMOFile(self.raw_case(blobs=[self.zero(f"z{i}", 1 << 30 >> i) for i in range(4)])) as f:
+            f.verify()  # 1 GiB of zeros, hashed in 1 MiB steps, never allocated
+        self.assert_kind(self.raw_case(blobs=[self.zero("z", 1 << 30, digest=1)]), "checksum")
+
+    def test_element_count_is_the_exact_product(self):
+        big = 1 << 30
+        with mmo.MMOFile(self.raw_case(blobs=[self.zero("z", 0, shape=[big, big, big, 0], codec="raw")])) as f:
+            f.verify()
+            self.assertEqual(f.raw_bytes("z"), b"")
+            with self.assertRaises(mmo.MMOError) as caught:
+                f.array("z")  # numpy's size computation overflows on the partial products
+            self.assertEqual(caught.exception.kind, "too_large")
+        read_all(self.raw_case(blobs=[self.zero("z", 0, shape=[0, mmo.MAX_INTEGER], codec="raw")]))
+        self.assert_kind(self.raw_case(blobs=[self.zero("z", 0, shape=[0, mmo.MAX_INTEGER + 1], codec="raw")]), "malformed_index")
+        self.assert_kind(self.raw_case(blobs=[self.zero("z", 0, shape=[big, big, big, 1], codec="raw")]), "invalid_blob")
+
+    def test_zstd_frame_header_rules(self):
+        content = bytes(range(200))
+
+        def frame(descriptor_extra=0, window=None, dictionary=b"", checksum=None):
+            did_flag = {0: 0, 1: 1, 2: 2, 4: 3}[len(dictionary)]
+            descriptor = 3 << 6 | did_flag | descriptor_extra | (0x20 if window is None else 0) | (4 if checksum is not None else 0)
+            out = struct.pack("<IB", mmo.ZSTD_MAGIC, descriptor) + (bytes([window]) if window is not None else b"")
+            out += dictionary + struct.pack("<Q", len(content))
+            out += (1 | len(content) << 3).to_bytes(3, "little") + content  # one raw block, last
+            if checksum is not None:
+                out += struct.pack("<I", checksum)
+            return out
+
+        self.assertIsNone(mmo.zstd_frame_problem(frame(), 200))
+        self.assertIsNone(mmo.zstd_frame_problem(frame(dictionary=bytes(4)), 200))
+        self.assertIsNone(mmo.zstd_frame_problem(frame(window=17 << 3), 200))
+        self.assertIn("dictionary", mmo.zstd_frame_problem(frame(dictionary=b"\x07"), 200))
+        self.assertIn("window", mmo.zstd_frame_problem(frame(window=17 << 3 | 1), 200))
+        self.assertIn("reserved", mmo.zstd_frame_problem(frame(descriptor_extra=8), 200))
+        self.assertIn("declares", mmo.zstd_frame_problem(frame(), 201))
+        self.assertIn("skippable", mmo.zstd_frame_problem(struct.pack("<II", 0x184D2A50, 0), 0))
+        self.assertIsNotNone(mmo.zstd_frame_problem(b"\x28\xb5\x2f", 0))
+        # Single-segment frames: the window is the content size.
+        single = struct.pack("<IBQ", mmo.ZSTD_MAGIC, 3 << 6 | 0x20, (1 << 27) + 1)
+        self.assertIn("window", mmo.zstd_frame_problem(single, (1 << 27) + 1))
+        # Through the reader: a good checksum decodes, a wrong one is damage.
+        good = xxhash.xxh64_intdigest(content) & 0xFFFFFFFF
+        for stored, ok in ((frame(checksum=good), True), (frame(checksum=good ^ 1), False), (frame(dictionary=b"\x07"), False)):
+            members = {"name": "z", "dtype": "u8", "shape": [200], "filter": "none", "codec": "zstd",
+                       "stored_length": len(stored), "length": 200, "xxh3": mmo.hex16(mmo.xxh3(content)),
+                       "stored_xxh3": mmo.hex16(mmo.xxh3(stored))}
+            path = self.raw_case(blobs=[(members, stored)])
+            if ok:
+                read_all(path)
+            else:
+                self.assert_kind(path, "decode")
 
     def test_writer_rejects_bad_input(self):
         with self.assertRaises(ValueError):

@@ -189,3 +189,120 @@ final class ZstdDecompressor {
         return nil
     }
 }
+
+// MARK: - zstd frame header (spec §4)
+
+/// The fields of a zstd frame header (RFC 8878 §3.1.1) that spec §4 constrains, parsed here
+/// rather than by libzstd so that the rules are exactly the spec's: libzstd's one-shot decoder
+/// ignores its window limit, accepts skippable and (if built so) legacy frames, and reports a
+/// missing dictionary only as a generic error.
+struct ZstdFrameHeader: Equatable {
+    /// Frame_Content_Size, if the header declares it.
+    var contentSize: UInt64?
+    /// Window_Size: from the Window_Descriptor, or the content size for a single-segment frame.
+    var windowSize: UInt64
+    /// Dictionary_ID (0 when the field is absent).
+    var dictionaryID: UInt32
+    /// Whether the frame ends with a content checksum (which the decoder then checks).
+    var hasContentChecksum: Bool
+
+    /// Parses the header at the start of `frame`; returns a reason on failure.
+    static func parse(_ frame: UnsafeRawBufferPointer) -> Result<ZstdFrameHeader, FrameHeaderError> {
+        func fail(_ reason: String) -> Result<ZstdFrameHeader, FrameHeaderError> { .failure(FrameHeaderError(reason: reason)) }
+        guard frame.count >= 5 else { return fail("\(frame.count) bytes are too short for a zstd frame header") }
+        let magic = frame.loadUnaligned(as: UInt32.self)
+        guard magic == 0xFD2F_B528 else {
+            if magic & 0xFFFF_FFF0 == 0x184D_2A50 { return fail("a skippable frame is not allowed; the region must be one zstd frame") }
+            return fail("not a zstd frame (magic \(String(magic, radix: 16)))")
+        }
+        let descriptor = frame[4]
+        let fcsFlag = Int(descriptor >> 6), singleSegment = descriptor & 0x20 != 0
+        let checksum = descriptor & 0x04 != 0, didFlag = Int(descriptor & 0x03)
+        guard descriptor & 0x08 == 0 else { return fail("the reserved bit of the zstd frame header is set") }
+        var position = 5
+        var windowDescriptor: UInt8?
+        if !singleSegment {
+            guard position < frame.count else { return fail("the zstd frame header is truncated") }
+            windowDescriptor = frame[position]
+            position += 1
+        }
+        let didSize = [0, 1, 2, 4][didFlag]
+        let fcsSize = [singleSegment ? 1 : 0, 2, 4, 8][fcsFlag]
+        guard position + didSize + fcsSize <= frame.count else { return fail("the zstd frame header is truncated") }
+        func little(_ at: Int, _ count: Int) -> UInt64 {
+            (0..<count).reduce(UInt64(0)) { $0 | UInt64(frame[at + $1]) << (8 * $1) }
+        }
+        let dictionaryID = UInt32(little(position, didSize))
+        position += didSize
+        var contentSize: UInt64?
+        if fcsSize > 0 { contentSize = little(position, fcsSize) + (fcsSize == 2 ? 256 : 0) }
+        let windowSize: UInt64
+        if let wd = windowDescriptor {
+            let base = UInt64(1) << (10 + UInt64(wd >> 3))
+            windowSize = base + (base / 8) * UInt64(wd & 7)
+        } else {
+            windowSize = contentSize ?? 0  // single segment: FCS is always present
+        }
+        return .success(ZstdFrameHeader(contentSize: contentSize, windowSize: windowSize, dictionaryID: dictionaryID, hasContentChecksum: checksum))
+    }
+
+    /// Checks the header of `frame` against spec §4 for a region of `length` raw bytes; returns
+    /// a reason on failure. Cheap (a few bytes), so readers run it before allocating anything.
+    static func check(_ frame: UnsafeRawBufferPointer, length: Int) -> String? {
+        let header: ZstdFrameHeader
+        switch parse(frame) {
+        case .failure(let e): return e.reason
+        case .success(let h): header = h
+        }
+        guard let declared = header.contentSize else { return "the zstd frame does not declare its content size" }
+        guard declared == UInt64(length) else { return "the zstd frame declares \(declared) bytes, the index \(length)" }
+        guard header.dictionaryID == 0 else { return "the zstd frame needs dictionary \(header.dictionaryID); dictionaries are not allowed" }
+        guard header.windowSize <= UInt64(MMOLimits.maxZstdWindow) else {
+            return "the zstd frame needs a window of \(header.windowSize) bytes, more than the limit of 2^27"
+        }
+        return nil
+    }
+}
+
+/// Why a zstd frame header was refused.
+struct FrameHeaderError: Error {
+    var reason: String
+}
+
+// MARK: - XXH3-64 of zero bytes (spec §4, codec `zero`)
+
+/// XXH3-64 of runs of zero bytes, in constant memory: zeros are streamed through one XXH3 state
+/// from a fixed buffer, and the digest is taken at each requested length in increasing order
+/// (taking a digest does not disturb the state). Hashing the zero blobs of a whole file thus
+/// costs the largest length once (≤ 2^40 bytes, spec §11), however many blobs there are.
+enum ZeroHash {
+    /// Zeros hashed per update: large enough to run XXH3 at full speed, small enough for L2.
+    private static let chunk = 1 << 16
+    private static let zeros: UnsafeRawBufferPointer = {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        return UnsafeRawBufferPointer(buffer)  // lives for the whole process
+    }()
+
+    /// XXH3-64 of `n` zero bytes.
+    static func of(_ n: Int) -> UInt64 { of(lengths: [n])[n]! }
+
+    /// XXH3-64 of `n` zero bytes for every `n` in `lengths`.
+    static func of(lengths: some Collection<Int>) -> [Int: UInt64] {
+        var result: [Int: UInt64] = [:]
+        guard let state = XXH3_createState() else { preconditionFailure("XXH3_createState failed: out of memory") }
+        defer { XXH3_freeState(state) }
+        XXH3_64bits_reset(state)
+        var hashed = 0
+        // The streaming digest equals the one-shot XXH3-64 for every length (xxHash's contract).
+        for n in Set(lengths).sorted() {
+            while hashed < n {
+                let step = min(chunk, n - hashed)
+                XXH3_64bits_update(state, zeros.baseAddress, step)
+                hashed += step
+            }
+            result[n] = XXH3_64bits_digest(state)
+        }
+        return result
+    }
+}

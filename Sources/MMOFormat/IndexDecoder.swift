@@ -55,10 +55,10 @@ struct MMOIndexDecoder {
         var first = true
         while let key = try s.nextKey(first: &first) {
             if s.matches(key, "state") {
-                guard state == nil else { throw s.fail("duplicate key \"state\"") }
+                guard state == nil else { throw JSONParseError(offset: s.keyStart, message: "duplicate key \"state\"") }
                 state = try entry(&s, .state, isBlob: false).region
             } else if s.matches(key, "blobs") {
-                guard blobs == nil else { throw s.fail("duplicate key \"blobs\"") }
+                guard blobs == nil else { throw JSONParseError(offset: s.keyStart, message: "duplicate key \"blobs\"") }
                 guard try s.peekKind() == .array else { throw error(.malformedIndex, .root, "blobs", "must be an array, found \(try s.peekKind().rawValue)") }
                 try s.beginArray(depth: 2)
                 var list: [MMOBlobInfo] = []
@@ -74,7 +74,7 @@ struct MMOIndexDecoder {
                 }
                 blobs = list
             } else {
-                try skipUnknown(&s, key, seen: &unknown, place: .root)
+                try skipUnknown(&s, key, seen: &unknown, place: .root, depth: 1)
             }
         }
         guard let state else { throw error(.malformedIndex, .root, nil, "required key \"state\" is missing") }
@@ -82,14 +82,19 @@ struct MMOIndexDecoder {
         return MMOIndex(state: state, blobs: blobs, positions: positions)
     }
 
-    private func skipUnknown(_ s: inout JSONScanner, _ key: JSONScanner.StringToken, seen: inout [[UInt8]], place: IndexPlace) throws {
+    /// Skips the value of an unknown key (allowed in a newer minor version) with the rules of
+    /// §7.2; `depth` is that of the object holding the key, so the value's own containers count
+    /// from `depth + 1`, as everywhere else.
+    private func skipUnknown(
+        _ s: inout JSONScanner, _ key: JSONScanner.StringToken, seen: inout [[UInt8]], place: IndexPlace, depth: Int
+    ) throws {
         let bytes = s.withBytes(key) { Array($0) }
-        guard !seen.contains(bytes) else { throw s.fail("duplicate key \"\(s.string(key))\"") }
+        guard !seen.contains(bytes) else { throw JSONParseError(offset: s.keyStart, message: "duplicate key \(jsonQuoted(s.string(key)))") }
         guard !strictKeys else {
             throw error(.malformedIndex, place, nil, "unknown key \(jsonQuoted(s.string(key))) (not in format version \(MMOLimits.majorVersion).\(MMOLimits.minorVersion))")
         }
         seen.append(bytes)
-        _ = try s.value(depth: 2)
+        try s.skipValue(depth: depth)
     }
 
     // MARK: - Entries
@@ -140,10 +145,10 @@ struct MMOIndexDecoder {
         while let key = try s.nextKey(first: &first) {
             let limit = isBlob ? entryKeys.count : regionFieldCount
             guard let field = (0..<limit).first(where: { s.matches(key, entryKeys[$0]) }) else {
-                try skipUnknown(&s, key, seen: &unknown, place: place)
+                try skipUnknown(&s, key, seen: &unknown, place: place, depth: depth)
                 continue
             }
-            guard seen & (1 << field) == 0 else { throw s.fail("duplicate key \"\(entryKeys[field])\"") }
+            guard seen & (1 << field) == 0 else { throw JSONParseError(offset: s.keyStart, message: "duplicate key \"\(entryKeys[field])\"") }
             seen |= 1 << field
             func fieldName() -> String { "\(entryKeys[field])" }
             switch field {
@@ -201,6 +206,11 @@ struct MMOIndexDecoder {
         guard let codec = MMOCodec(rawValue: codecName), isBlob || codec != .zero else {
             throw error(.malformedIndex, place, "codec", "unknown codec \(jsonQuoted(codecName)) (expected \(isBlob ? "raw, zstd or zero" : "raw or zstd"))")
         }
+        // One bound for every codec (spec §7.3.4): without it a `zero` blob, which costs no
+        // stored bytes, could claim petabytes that `verify` would have to hash.
+        guard length <= MMOLimits.maxRegionLength else {
+            throw error(isBlob ? .invalidBlob : .invalidStateDocument, place, "length", "\(length) bytes exceed the format's limit of 2^40 bytes per region")
+        }
         switch codec {
         case .raw:
             guard storedLength == length else {
@@ -224,14 +234,10 @@ struct MMOIndexDecoder {
 
     private func blob(name: String, dtype dtypeName: String, shape: [Int], filter filterName: String, region: MMORegion, _ place: IndexPlace) throws -> MMOBlobInfo {
         guard let dtype = MMODType(rawValue: dtypeName) else { throw error(.invalidBlob, place, "dtype", "unknown dtype \(jsonQuoted(dtypeName))") }
-        var count = 1
-        for n in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: n)
-            guard !overflow, product <= MMOLimits.maxInteger else { throw error(.invalidBlob, place, "shape", "element count exceeds 2^53-1") }
-            count = product
-        }
-        let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.size)
-        guard !overflow, bytes == region.length else {
+        // Spec §7.3.7: the exact product of the dimensions (each ≤ 2^53-1 by rule 3) times the
+        // element size equals `length` (≤ 2^40). A zero dimension makes the product 0 whatever
+        // the others are; a product beyond Int cannot equal any length.
+        guard let count = MMOLimits.elementCount(shape), count <= region.length, count * dtype.size == region.length else {
             throw error(.invalidBlob, place, "length", "shape \(shape) × \(dtype.rawValue) (\(dtype.size) bytes) is not length \(region.length)")
         }
         guard let filter = MMOFilter(rawValue: filterName) else {

@@ -14,9 +14,25 @@ import Foundation
 final class MappedFile {
     /// The mapped bytes (empty for an empty file, which cannot be mapped).
     let bytes: UnsafeRawBufferPointer
+    /// False for an in-memory copy (`init(copying:)`), which is deallocated instead of unmapped.
+    private let isMapped: Bool
+
+    /// A private in-memory copy of `source`, read exactly like a mapped file: the fuzz harness
+    /// (Formats/fuzz) feeds inputs this way without touching the file system.
+    init(copying source: UnsafeRawBufferPointer) {
+        isMapped = false
+        guard !source.isEmpty else {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: source.count, alignment: 64)
+        copy.copyMemory(from: source)
+        bytes = UnsafeRawBufferPointer(copy)
+    }
 
     /// Maps `path`; throws `.io` naming the failed call.
     init(path: String) throws {
+        isMapped = true
         func failure(_ action: String, _ code: Int32) -> MMOFormatError {
             MMOFormatError(.io, file: path, location: "file", reason: "\(action) failed: \(String(cString: strerror(code)))")
         }
@@ -39,6 +55,7 @@ final class MappedFile {
     }
 
     deinit {
-        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+        guard let base = bytes.baseAddress else { return }
+        if isMapped { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) } else { UnsafeMutableRawPointer(mutating: base).deallocate() }
     }
 }

@@ -34,11 +34,15 @@ public final class MMOReader: @unchecked Sendable {
     private let pool = WorkspacePool()
 
     /// Maps `url` and validates it; throws `MMOFormatError` for anything the spec forbids.
-    public static func open(_ url: URL) throws -> MMOReader { try MMOReader(url: url) }
+    public static func open(_ url: URL) throws -> MMOReader { try MMOReader(file: MappedFile(path: url.path), url: url) }
 
-    private init(url: URL) throws {
+    /// Validates an in-memory copy of `bytes` as if it were the file `name` (fuzzing, tests).
+    static func open(copying bytes: UnsafeRawBufferPointer, name: String) throws -> MMOReader {
+        try MMOReader(file: MappedFile(copying: bytes), url: URL(fileURLWithPath: name))
+    }
+
+    private init(file: MappedFile, url: URL) throws {
         let path = url.path
-        let file = try MappedFile(path: path)
         let header = try MMOHeader.decode(file.bytes, path: path)
         let index = UnsafeRawBufferPointer(rebasing: file.bytes[header.indexOffset..<header.fileLength])
         let indexChecksum = xxh3(index)
@@ -80,17 +84,28 @@ public final class MMOReader: @unchecked Sendable {
 
     // MARK: - State document
 
-    /// The state document's bytes (UTF-8 JSON), checksum-verified.
+    /// The state document's bytes, checksum-verified and checked with the strict JSON rules of
+    /// the specification (§9, §7.4): UTF-8 without BOM, a JSON object, no duplicate keys, no
+    /// unpaired surrogate escapes, depth ≤ 512. Every way of reading the state document
+    /// (`stateDocument(as:)`, `verify`) goes through here, so a file is never read two ways: a
+    /// lenient decoder would keep one of two duplicate keys where the strict reader refuses.
     public func stateDocument() throws -> Data {
         guard UInt64(stateRegion.length) <= ProcessInfo.processInfo.physicalMemory else {
             throw error(.invalidStateDocument, "state document", "\(stateRegion.length) bytes exceed this machine's memory")
         }
         var data = Data(count: stateRegion.length)
         try data.withUnsafeMutableBytes { try decode(stateRegion, filter: .none, elementSize: 1, location: "state document", into: $0) }
+        try data.withUnsafeBytes { bytes in
+            do {
+                try JSONScanner.validateObject(bytes, maxDepth: MMOStateDocument.maxDepth)
+            } catch let e as JSONParseError {
+                throw error(.invalidStateDocument, "state document", "invalid at byte \(e.offset) of the state document: \(e.message)")
+            }
+        }
         return data
     }
 
-    /// The state document decoded as `T` with `JSONDecoder`.
+    /// The state document (validated by `stateDocument()`) decoded as `T` with `JSONDecoder`.
     public func stateDocument<T: Decodable>(as type: T.Type) throws -> T {
         let data = try stateDocument()
         do {
@@ -174,9 +189,24 @@ public final class MMOReader: @unchecked Sendable {
         }
     }
 
-    /// Decodes one region into `destination` (exactly `region.length` bytes) and verifies it.
+    /// For a zstd region, the checks that need no allocation (spec §7.4.1): the stored bytes'
+    /// XXH3-64 (damage is reported as damage, never handed to the decompressor), then the frame
+    /// header rules of §4 (content size, dictionary, window).
+    func checkStored(_ region: MMORegion, location: String) throws {
+        guard region.codec == .zstd else { return }
+        let stored = storedBytes(region)
+        let storedActual = xxh3(stored)
+        guard storedActual == region.storedChecksum else {
+            throw error(.checksumMismatch, location, "stored bytes hash to \(hex16(storedActual)) but the index records \(hex16(region.storedChecksum ?? 0)); the data is damaged")
+        }
+        if let failure = ZstdFrameHeader.check(stored, length: region.length) { throw error(.decodeFailed, location, failure) }
+    }
+
+    /// Decodes one region into `destination` (exactly `region.length` bytes) and verifies it;
+    /// `storedChecked` says that `checkStored` has already passed.
     func decode(
-        _ region: MMORegion, filter: MMOFilter, elementSize: Int, location: String, into destination: UnsafeMutableRawBufferPointer
+        _ region: MMORegion, filter: MMOFilter, elementSize: Int, location: String, into destination: UnsafeMutableRawBufferPointer,
+        storedChecked: Bool = false
     ) throws {
         precondition(destination.count == region.length)
         let stored = storedBytes(region)
@@ -186,10 +216,7 @@ public final class MMOReader: @unchecked Sendable {
         case .zero:
             if let base = destination.baseAddress { base.initializeMemory(as: UInt8.self, repeating: 0, count: destination.count) }
         case .zstd:
-            let storedActual = xxh3(stored)
-            guard storedActual == region.storedChecksum else {
-                throw error(.checksumMismatch, location, "stored bytes hash to \(hex16(storedActual)) but the index records \(hex16(region.storedChecksum ?? 0)); the data is damaged")
-            }
+            if !storedChecked { try checkStored(region, location: location) }
             let workspace = pool.take()
             defer { pool.give(workspace) }
             let target = filter == .shuffle ? workspace.scratch(destination.count) : destination

@@ -38,6 +38,9 @@ struct JSONScanner {
     let bytes: UnsafeRawBufferPointer
     private(set) var position = 0
     let maxDepth: Int
+    /// Offset of the opening quote of the key `nextKey` returned last, so that a duplicate key
+    /// is reported where it starts.
+    private(set) var keyStart = 0
 
     init(_ bytes: UnsafeRawBufferPointer, maxDepth: Int) throws {
         self.bytes = bytes
@@ -45,8 +48,13 @@ struct JSONScanner {
         try JSONScanner.checkUTF8(bytes)
     }
 
-    /// The whole text must be UTF-8 (spec §7.2.1); ASCII, the common case, is checked word-wise.
+    /// The whole text must be UTF-8 without a byte-order mark (spec §7.2.1); ASCII, the common
+    /// case, is checked word-wise.
     private static func checkUTF8(_ bytes: UnsafeRawBufferPointer) throws {
+        // Named explicitly: Python and other parsers may skip a BOM silently, this format never does.
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
+            throw JSONParseError(offset: 0, message: "a UTF-8 byte-order mark is not allowed")
+        }
         var i = 0
         let n = bytes.count
         var high: UInt64 = 0
@@ -59,10 +67,8 @@ struct JSONScanner {
             i += 1
         }
         if high & 0x8080_8080_8080_8080 == 0 { return }
-        guard validatedUTF8(bytes) != nil else {
-            let s = String(decoding: bytes, as: UTF8.self)
-            let valid = s.utf8.prefix { $0 != 0xEF }.count  // approximate location: first replacement
-            throw JSONParseError(offset: valid, message: "text is not valid UTF-8")
+        if let offset = firstInvalidUTF8(bytes) {
+            throw JSONParseError(offset: offset, message: "text is not valid UTF-8")
         }
     }
 
@@ -122,6 +128,7 @@ struct JSONScanner {
         }
         first = false
         guard current == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+        keyStart = position
         let key = try stringToken()
         skipWhitespace()
         guard current == UInt8(ascii: ":") else { throw fail("expected ':' after a key") }
@@ -267,6 +274,7 @@ struct JSONScanner {
                 position += 1
                 continue
             }
+            let escapeStart = position
             position += 1
             guard let e = current else { throw fail("unterminated escape") }
             position += 1
@@ -280,14 +288,16 @@ struct JSONScanner {
             case UInt8(ascii: "u"):
                 var scalar = try hex4()
                 if scalar >= 0xD800 && scalar < 0xDC00 {
+                    // Reported at the escape's backslash, like every other escape error would be.
+                    let unpaired = JSONParseError(offset: escapeStart, message: "unpaired UTF-16 surrogate escape")
                     guard position + 2 <= bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u")
-                    else { throw fail("unpaired surrogate in \\u escape") }
+                    else { throw unpaired }
                     position += 2
                     let low = try hex4()
-                    guard low >= 0xDC00 && low < 0xE000 else { throw fail("unpaired surrogate in \\u escape") }
+                    guard low >= 0xDC00 && low < 0xE000 else { throw unpaired }
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                 } else if scalar >= 0xDC00 && scalar < 0xE000 {
-                    throw fail("unpaired surrogate in \\u escape")
+                    throw JSONParseError(offset: escapeStart, message: "unpaired UTF-16 surrogate escape")
                 }
                 guard let u = Unicode.Scalar(scalar) else { throw fail("invalid \\u escape") }
                 buffer.append(contentsOf: String(u).utf8)
@@ -340,11 +350,47 @@ struct JSONScanner {
                 // Keys compare as code-point sequences, i.e. as UTF-8 bytes (not Swift's
                 // canonical equivalence), as Python and most parsers do.
                 let key = withBytes(token) { Array($0) }
-                guard seen.insert(key).inserted else { throw fail("duplicate key \"\(string(token))\"") }
+                guard seen.insert(key).inserted else { throw JSONParseError(offset: keyStart, message: "duplicate key \(jsonQuoted(string(token)))") }
                 members.append((string(token), try value(depth: depth + 1)))
             }
             return .object(members)
         }
+    }
+
+    /// Checks the value at the current position with exactly the rules of `value(depth:)`
+    /// (duplicate keys, depth, escapes, numbers) without building a tree: only each object's
+    /// key set is allocated. `depth` is the depth of the container holding the value (0 at the
+    /// top level), so a top-level object is at depth 1 (spec §7.2.3).
+    mutating func skipValue(depth: Int) throws {
+        switch try peekKind() {
+        case .string: _ = try stringToken()
+        case .number: _ = try number()
+        case .literal: _ = try literal()
+        case .array:
+            try beginArray(depth: depth + 1)
+            var first = true
+            while try nextElement(first: &first) { try skipValue(depth: depth + 1) }
+        case .object:
+            try beginObject(depth: depth + 1)
+            var seen = Set<[UInt8]>()
+            var first = true
+            while let token = try nextKey(first: &first) {
+                guard seen.insert(withBytes(token) { Array($0) }).inserted else {
+                    throw JSONParseError(offset: keyStart, message: "duplicate key \(jsonQuoted(string(token)))")
+                }
+                try skipValue(depth: depth + 1)
+            }
+        }
+    }
+
+    /// Validates one complete JSON text whose top level must be an object (the state document,
+    /// spec §9 and §7.4): UTF-8 without BOM, RFC 8259, no duplicate keys, no unpaired surrogate
+    /// escapes, depth at most `maxDepth`.
+    static func validateObject(_ bytes: UnsafeRawBufferPointer, maxDepth: Int) throws {
+        var scanner = try JSONScanner(bytes, maxDepth: maxDepth)
+        guard try scanner.peekKind() == .object else { throw scanner.fail("the top level must be a JSON object") }
+        try scanner.skipValue(depth: 0)
+        try scanner.finish()
     }
 
     /// Parses one complete JSON text into a tree.
@@ -356,11 +402,34 @@ struct JSONScanner {
     }
 }
 
-/// The string `bytes` encode, or nil if they are not valid UTF-8 (decoding repairs invalid
-/// sequences with U+FFFD, so a valid input is exactly one that round-trips unchanged).
-func validatedUTF8(_ bytes: UnsafeRawBufferPointer) -> String? {
-    let s = String(decoding: bytes, as: UTF8.self)
-    return s.utf8.elementsEqual(bytes) ? s : nil
+/// The offset of the first byte that does not belong to a well-formed UTF-8 sequence (RFC 3629:
+/// no overlong forms, no surrogates, nothing above U+10FFFF), or nil if `bytes` are valid.
+func firstInvalidUTF8(_ bytes: UnsafeRawBufferPointer) -> Int? {
+    let n = bytes.count
+    var i = 0
+    while i < n {
+        let b = bytes[i]
+        if b < 0x80 {
+            i += 1
+            continue
+        }
+        // Length of the sequence and the allowed range of its second byte (RFC 3629 §4).
+        let length: Int, low: UInt8, high: UInt8
+        switch b {
+        case 0xC2...0xDF: (length, low, high) = (2, 0x80, 0xBF)
+        case 0xE0: (length, low, high) = (3, 0xA0, 0xBF)
+        case 0xE1...0xEC, 0xEE...0xEF: (length, low, high) = (3, 0x80, 0xBF)
+        case 0xED: (length, low, high) = (3, 0x80, 0x9F)
+        case 0xF0: (length, low, high) = (4, 0x90, 0xBF)
+        case 0xF1...0xF3: (length, low, high) = (4, 0x80, 0xBF)
+        case 0xF4: (length, low, high) = (4, 0x80, 0x8F)
+        default: return i
+        }
+        guard i + length <= n, bytes[i + 1] >= low, bytes[i + 1] <= high else { return i }
+        for k in 2..<length where bytes[i + k] & 0xC0 != 0x80 { return i }
+        i += length
+    }
+    return nil
 }
 
 /// `s` as a JSON string literal (quotes included); escapes `"`, `\` and control characters.

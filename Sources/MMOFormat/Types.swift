@@ -87,8 +87,10 @@ public struct MMOBlobInfo: Sendable, Equatable {
     /// Location and encoding of the bytes.
     public var region: MMORegion
 
-    /// Number of elements (product of the shape; 1 for a scalar).
-    public var count: Int { shape.reduce(1, *) }
+    /// Number of elements (product of the shape; 1 for a scalar). A shape with a zero dimension
+    /// has no elements whatever its other dimensions (spec §7.3.7 allows `[2^30, 2^30, 2^30, 0]`),
+    /// so the product is only formed when it is non-zero, and is then at most `length`.
+    public var count: Int { MMOLimits.elementCount(shape) ?? 0 }
     /// Codec of the stored bytes.
     public var codec: MMOCodec { region.codec }
     /// Raw (decoded) byte length = count × dtype size.
@@ -117,12 +119,34 @@ public enum MMOLimits {
     public static let maxNameLength = 1024
     /// Largest integer in the index (2⁵³ − 1, exact in every JSON implementation).
     public static let maxInteger = (1 << 53) - 1
+    /// Largest raw `length` of any region, 2⁴⁰ bytes (1 TiB; spec §7.3.4, §11). Far above any
+    /// array a training step holds in memory, and small enough that hashing the largest possible
+    /// `zero` blob (which costs no stored bytes) takes bounded time.
+    public static let maxRegionLength = 1 << 40
+    /// Largest window a zstd frame may need (spec §4): zstd's default decoder limit.
+    public static let maxZstdWindow = 1 << 27
     /// A zstd frame cannot expand by more than this factor (a 4-byte RLE block yields at most
     /// 128 KiB), so a larger claimed raw length is rejected before anything is allocated.
     public static let maxZstdExpansion = 32768
     /// The 8 magic bytes `89 4D 4D 4F 0D 0A 1A 0A` ("\x89MMO\r\n\x1a\n", PNG-style: detects
     /// text-mode transfers and 7-bit channels).
     public static let magic: [UInt8] = [0x89, 0x4D, 0x4D, 0x4F, 0x0D, 0x0A, 0x1A, 0x0A]
+
+    /// The exact product of `shape` (1 for `[]`, 0 if any dimension is 0), or nil if it exceeds
+    /// `Int.max` or a dimension is negative. Exact arithmetic is the rule of spec §7.3.7: partial
+    /// products may be huge when a later dimension is 0, so a left-to-right product with an
+    /// overflow check would refuse a valid shape.
+    public static func elementCount(_ shape: [Int]) -> Int? {
+        guard shape.allSatisfy({ $0 >= 0 }) else { return nil }
+        if shape.contains(0) { return 0 }
+        var count = 1
+        for d in shape {
+            let (p, overflow) = count.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            count = p
+        }
+        return count
+    }
 
     /// Whether `name` is a valid blob name: 1…1024 bytes of printable ASCII (0x21…0x7E).
     /// ASCII keeps byte equality and string equality the same in every language.

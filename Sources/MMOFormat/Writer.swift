@@ -100,9 +100,8 @@ public struct MMOWriter {
     public mutating func setStateDocument(_ json: Data) throws {
         try json.withUnsafeBytes { bytes in
             do {
-                guard case .object = try JSONScanner.parse(bytes, maxDepth: MMOStateDocument.maxDepth) else {
-                    throw MMOWriter.argumentError("state document", "the top level must be a JSON object")
-                }
+                // The same check every reader applies (spec §9), so a written file always reads.
+                try JSONScanner.validateObject(bytes, maxDepth: MMOStateDocument.maxDepth)
             } catch let e as JSONParseError {
                 throw MMOWriter.argumentError("state document", "invalid JSON at byte \(e.offset): \(e.message)")
             }
@@ -139,17 +138,15 @@ public struct MMOWriter {
             throw MMOWriter.argumentError(at, "names are 1…\(MMOLimits.maxNameLength) bytes of printable ASCII without spaces")
         }
         guard !names.contains(blob.name) else { throw MMOWriter.argumentError(at, "a blob of this name was already added") }
-        guard blob.shape.count <= MMOLimits.maxRank, blob.shape.allSatisfy({ $0 >= 0 }) else {
-            throw MMOWriter.argumentError(at, "shape \(blob.shape) must have at most \(MMOLimits.maxRank) non-negative dimensions")
+        guard blob.shape.count <= MMOLimits.maxRank, blob.shape.allSatisfy({ $0 >= 0 && $0 <= MMOLimits.maxInteger }) else {
+            throw MMOWriter.argumentError(at, "shape \(blob.shape) must have at most \(MMOLimits.maxRank) dimensions of 0…2^53-1")
         }
-        var count = 1
-        for d in blob.shape {
-            let (p, o) = count.multipliedReportingOverflow(by: d)
-            guard !o, p <= MMOLimits.maxInteger else { throw MMOWriter.argumentError(at, "shape \(blob.shape) is too large") }
-            count = p
+        guard byteCount <= MMOLimits.maxRegionLength else {
+            throw MMOWriter.argumentError(at, "\(byteCount) bytes exceed the format's limit of 2^40 bytes per blob")
         }
-        guard count * blob.dtype.size == byteCount else {
-            throw MMOWriter.argumentError(at, "shape \(blob.shape) × \(blob.dtype.rawValue) needs \(count * blob.dtype.size) bytes, got \(byteCount)")
+        // The rule readers apply (spec §7.3.7): exact product of the dimensions × element size.
+        guard let count = MMOLimits.elementCount(blob.shape), count <= byteCount, count * blob.dtype.size == byteCount else {
+            throw MMOWriter.argumentError(at, "shape \(blob.shape) × \(blob.dtype.rawValue) (\(blob.dtype.size) bytes) does not describe \(byteCount) bytes")
         }
         names.insert(blob.name)
         pending.append(blob)

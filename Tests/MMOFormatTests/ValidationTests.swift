@@ -158,7 +158,7 @@ final class ValidationTests: XCTestCase {
         try expect(with { $0.replacingOccurrences(of: "\"dtype\":\"u8\"", with: "\"dtype\":\"f32\"") }, .invalidBlob, at: ".length")
         try expect(with { $0.replacingOccurrences(of: "\"shape\":[40]", with: "\"shape\":[41]") }, .invalidBlob, at: ".length")
         try expect(with { $0.replacingOccurrences(of: "\"shape\":[40]", with: "\"shape\":[1,1,1,1,1,1,1,1,40]") }, .invalidBlob, at: ".shape")
-        try expect(with { $0.replacingOccurrences(of: "\"shape\":[40]", with: "\"shape\":[4294967296,4294967296]") }, .invalidBlob, at: ".shape")
+        try expect(with { $0.replacingOccurrences(of: "\"shape\":[40]", with: "\"shape\":[4294967296,4294967296]") }, .invalidBlob, at: ".length")
         try expect(with { $0.replacingOccurrences(of: "\"shape\":[40]", with: "\"shape\":40") }, .malformedIndex, at: ".shape")
         try expect(with { $0.replacingOccurrences(of: "\"filter\":\"none\"", with: "\"filter\":\"shuffle\"") }, .invalidBlob, at: ".filter")
         try expect(with { $0.replacingOccurrences(of: "\"filter\":\"none\"", with: "\"filter\":\"delta\"") }, .invalidBlob, at: ".filter")
