@@ -3,7 +3,7 @@
 // per run folder, and the exit status of an interrupted run. Each must end in a typed error
 // naming the field or file — never a trap, an overflow or silent acceptance.
 import Foundation
-import MMOFormat
+@testable import MMOFormat
 import XCTest
 
 import MMOData
@@ -161,19 +161,61 @@ final class HardeningTests: XCTestCase {
         }
     }
 
+    /// A copy of `checkpoint` whose (uncompressed) state document is `edit(text)`, with every
+    /// checksum repaired: a file that passes its checksums but whose JSON breaks the spec's strict
+    /// rules (our writers refuse to produce one). The lineage path absorbs the length change so the
+    /// layout stays valid.
+    func forged(_ checkpoint: URL, name: String, _ edit: (String) -> [UInt8]) throws -> URL {
+        let reader = try MMOReader.open(checkpoint)
+        var options = MMOWriteOptions()
+        options.compress = false
+        var writer = MMOWriter(options: options)
+        for blob in reader.blobs { try writer.add(blob.name, shape: blob.shape, floats: try reader.floats(blob.name)) }
+        let text = String(decoding: try reader.stateDocument(), as: UTF8.self)
+        try writer.setStateDocument(Data(text.utf8))
+        let folder = try temporaryFolder(self)
+        let url = folder.appendingPathComponent(name)
+        try writer.write(to: url)
+        var file = [UInt8](try Data(contentsOf: url))
+        var state = edit(text)
+        let path = "\"path\":\"step-000005.mmo\""
+        let delta = state.count - text.utf8.count
+        let padded = Array("\"path\":\"\(String(repeating: "s", count: 15 - delta))\"".utf8)
+        guard let at = state.indices.first(where: { state[$0...].starts(with: Array(path.utf8)) }) else {
+            XCTFail("no lineage path to adjust")
+            return url
+        }
+        state.replaceSubrange(at..<(at + path.utf8.count), with: padded)
+        XCTAssertEqual(state.count, text.utf8.count)
+        file.replaceSubrange(64..<(64 + state.count), with: state)
+        // Repair the state's checksum in the index, then the index's and the header's.
+        func hash(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { xxh3($0) } }
+        let oldHash = hex16(hash(Array(text.utf8))), newHash = hex16(hash(state))
+        let indexOffset = Int(file.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0x18, as: UInt64.self) })
+        var index = String(decoding: file[indexOffset...], as: UTF8.self)
+        XCTAssertTrue(index.contains(oldHash))
+        index = index.replacingOccurrences(of: oldHash, with: newHash)
+        file.replaceSubrange(indexOffset..., with: Array(index.utf8))
+        withUnsafeBytes(of: hash(Array(file[indexOffset...])).littleEndian) { file.replaceSubrange(0x28..<0x30, with: $0) }
+        withUnsafeBytes(of: hash(Array(file[0..<56])).littleEndian) { file.replaceSubrange(0x38..<0x40, with: $0) }
+        try Data(file).write(to: url)
+        return url
+    }
+
     func testStateDocumentsThatTwoReadersWouldReadTwoWaysAreRefused() throws {
         let last = try stoppedRun()
-        let original = try MMOReader.open(last).stateDocument()
-        let text = String(decoding: original, as: UTF8.self)
-        // A duplicate key (JSONDecoder would keep one of them), a BOM, a lone surrogate.
-        let duplicate = Data(("{\"threads\":7," + text.dropFirst()).utf8)
-        let bom = Data([0xEF, 0xBB, 0xBF]) + original
-        let surrogate = Data(text.replacingOccurrences(of: "\"name\":\"tiny\"", with: "\"name\":\"ti\\ud800ny\"").utf8)
-        XCTAssertNotEqual(surrogate, original)
-        for (i, state) in [duplicate, bom, surrogate].enumerated() {
-            let file = try rewritten(last, state: state, name: "strict-\(i).mmo")
-            XCTAssertThrowsError(try Checkpoint.open(file), "case \(i)") { error in
-                XCTAssertTrue("\(error)".contains("state document"), "\(error)")
+        // A duplicate key (JSONDecoder alone would keep one of them), a BOM, a lone surrogate.
+        let cases: [(String, String, (String) -> [UInt8])] = [
+            ("duplicate", "duplicate key", { Array($0.replacingOccurrences(of: "\"version\":1}", with: "\"name\":\"xy\"}").utf8) }),
+            ("bom", "byte 0", { [0xEF, 0xBB, 0xBF] + Array($0.utf8) }),
+            ("surrogate", "surrogate", { Array($0.replacingOccurrences(of: "\"name\":\"tiny\"", with: "\"name\":\"\\ud800\"").utf8) }),
+        ]
+        for (name, expected, edit) in cases {
+            let file = try forged(last, name: "\(name).mmo", edit)
+            // The container itself is intact: only the state document's JSON is at fault.
+            XCTAssertNoThrow(try MMOReader.open(file), name)
+            XCTAssertThrowsError(try Checkpoint.open(file), name) { error in
+                XCTAssertTrue("\(error)".contains("state document") && "\(error)".contains(expected), "\(name): \(error)")
             }
             XCTAssertThrowsError(try Trainer.resume(checkpoint: file, runDirectory: file.deletingLastPathComponent().appendingPathComponent("run")))
         }
