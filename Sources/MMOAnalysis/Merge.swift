@@ -292,6 +292,8 @@ public enum Merger {
         } : nil
         let largest = specs.flatMap { $0.map(\.count) }.max() ?? 1
         let scratch = Scratch(largest: largest, inputs: options.method.needsBase ? inputs.count + 1 : 2)
+        // Raw pointers into `scratch` are taken below; it must live to the end.
+        defer { withExtendedLifetime(scratch) {} }
 
         var report = MergeReport(
             method: options.method, operation: options.operation(inputs: paths), output: output, contentHash: "", fileBytes: 0,
