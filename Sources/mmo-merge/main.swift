@@ -13,37 +13,47 @@ struct Merge: ParsableCommand {
         abstract: "Merge checkpoints: model soups, offline synchronization (Alg. 2), SLERP, task arithmetic, TIES, DARE.",
         discussion: """
             Examples:
-              mmo-merge --method uniform runs/s42/last.mmo runs/s43/last.mmo runs/s44/last.mmo -o soup.mmo
-              mmo-merge --method greedy runs/a/step-0000*.mmo -o greedy.mmo      held-out accuracy decides
-              mmo-merge --method sync --beta 1 --granularity role runs/a/last.mmo -o synced.mmo
-              mmo-merge --method ties --density 0.5 --base runs/a/step-000010.mmo runs/a/last.mmo runs/b/last.mmo -o ties.mmo
+              mmo-merge --method uniform runs/a/step-000100.mmo runs/a/last.mmo -o soup.mmo
+              mmo-merge --method greedy runs/a/step-*.mmo -o greedy.mmo
+              mmo-merge --method sync --beta 1 --granularity role runs/a/last.mmo -o s.mmo
+              mmo-merge --method ties --density 0.5 --base runs/a/step-000010.mmo \\
+                  runs/a/last.mmo runs/b/last.mmo -o ties.mmo
 
-            Methods (every input must have the same models, architectures, tokenizer and labels):
-              uniform, weighted   the average of the inputs' parameters; weighted with --weights w1,w2,… (normalised by
-                                  their sum).
-              greedy              per model, the greedy soup of Wortsman et al. 2022: inputs sorted by held-out accuracy,
-                                  start from the best, add the next only if the uniform average with it has strictly higher
-                                  held-out accuracy. Held-out data: the first input's validation set, or --data FILE. Every
-                                  accept/reject is reported with its accuracy.
-              sync                Algorithm 2 offline on one checkpoint with the optimizer's own code (bit-identical to a
-                                  training sync): per compatibility group p ← (1 − β)p + β·avg, avg weighted by the model
-                                  weights; --beta 1 makes every compatible group identical. Defaults: the run's β and
-                                  granularity.
-              slerp               two inputs, spherical interpolation per tensor at --t (0 = the first), lerp when nearly
-                                  collinear (mergekit's slerp).
-              task-arithmetic     base + λ·Σ wᵢ(xᵢ − base), against --base (mergekit task_arithmetic).
-              ties                deltas trimmed to their --density largest magnitudes, sign elected per element from the
-                                  weighted sum, agreeing deltas averaged, ×λ (mergekit ties).
-              dare                deltas randomly thinned to --density (seeded by --seed), rescaled to keep their L1 norm,
-                                  base + λ·Σ wᵢδᵢ (mergekit dare_linear).
+            Every input must have the same models, architectures, tokenizer words and
+            labels (checkpoints of one run config; synthetic runs of other seeds have
+            other vocabularies and are refused).
+              uniform, weighted  the average of the inputs' parameters; weighted with
+                                 --weights w1,w2,… (normalised by their sum).
+              greedy             per model, the greedy soup (Wortsman et al. 2022):
+                                 inputs sorted by held-out accuracy, start from the
+                                 best, add the next only if the uniform average with it
+                                 is strictly more accurate. Held-out data: the first
+                                 input's validation set, or --data FILE. Each
+                                 accept/reject is reported with its accuracy.
+              sync               Algorithm 2 offline on one checkpoint with the
+                                 optimizer's own code (bit-identical to a training
+                                 sync): per compatibility group p ← (1 − β)p + β·avg,
+                                 weighted by the model weights; --beta 1 makes every
+                                 group identical. Default β and granularity: the run's.
+              slerp              two inputs, spherical interpolation per tensor at --t
+                                 (0 = the first); lerp when nearly collinear.
+              task-arithmetic    base + λ·Σ wᵢ(xᵢ − base), against --base.
+              ties               deltas trimmed to their --density largest magnitudes,
+                                 sign elected per element, agreeing deltas averaged, ×λ.
+              dare               deltas randomly thinned to --density (--seed), rescaled
+                                 to keep their L1 norm, base + λ·Σ wᵢδᵢ (dare_linear).
+            The last four follow mergekit's definitions (merge_methods/slerp.py,
+            generalized_task_arithmetic.py, sparsify.py).
 
-            The output carries the first input's state — progress, run config, RNG streams, optimizer scalars, metrics,
-            tokenizer — with its lineage replaced by every input (and --base) with its content hash and the command.
-            Models not named by --model are copied from the first input. Optimizer moments are dropped unless
-            --keep-optimizer: then soups average them like the parameters, sync keeps them unchanged (a training sync
-            does not touch them), and slerp / task-arithmetic / ties / dare take the first input's (a merged delta has no
-            moments of its own). Only a file with moments can be continued with mmo-train --resume.
-            Inputs are read one tensor at a time; memory is the output plus a few tensors.
+            The output carries the first input's state (progress, run config, RNG
+            streams, optimizer scalars, metrics, tokenizer) with its lineage replaced by
+            every input and --base, with content hashes and this command. Models not
+            named by --model are copied from the first input. Optimizer moments are
+            dropped unless --keep-optimizer: soups then average them like the
+            parameters, sync keeps them unchanged (a training sync does not touch them),
+            slerp and the task-vector methods take the first input's. Only a file with
+            moments can be continued with mmo-train --resume. Inputs are read one tensor
+            at a time: memory is the output plus a few tensors.
 
             \(exitCodeHelp)
             """)
