@@ -178,13 +178,16 @@ final class HardeningTests: XCTestCase {
         try writer.write(to: url)
         var file = [UInt8](try Data(contentsOf: url))
         var state = edit(text)
-        let path = "\"path\":\"step-000005.mmo\""
-        let delta = state.count - text.utf8.count
-        let padded = Array("\"path\":\"\(String(repeating: "s", count: 15 - delta))\"".utf8)
-        guard let at = state.indices.first(where: { state[$0...].starts(with: Array(path.utf8)) }) else {
+        // The lineage parent's path (`"path":"step-000004.mmo"`) takes up the length change.
+        guard let range = String(decoding: state, as: UTF8.self).range(of: "\"path\":\"step-[0-9]+\\.mmo\"", options: .regularExpression) else {
             XCTFail("no lineage path to adjust")
             return url
         }
+        let stateText = String(decoding: state, as: UTF8.self)
+        let at = stateText.utf8.distance(from: stateText.startIndex, to: range.lowerBound)
+        let path = String(stateText[range])
+        let delta = state.count - text.utf8.count
+        let padded = Array("\"path\":\"\(String(repeating: "s", count: path.utf8.count - 9 - delta))\"".utf8)
         state.replaceSubrange(at..<(at + path.utf8.count), with: padded)
         XCTAssertEqual(state.count, text.utf8.count)
         file.replaceSubrange(64..<(64 + state.count), with: state)
