@@ -141,6 +141,14 @@ struct Merge: ParsableCommand {
     func run() throws {
         var bars: [String: TerminalProgress] = [:]
         let report: MergeReport
+        // Writing into a run folder (one that mmo-train writes or wrote): hold its lock, so a merge
+        // never interleaves with a training process there.
+        let folder = RunDirectory(url: URL(fileURLWithPath: output).deletingLastPathComponent())
+        var lock: RunLock?
+        if FileManager.default.fileExists(atPath: folder.lockURL.path) || FileManager.default.fileExists(atPath: folder.metricsURL.path) {
+            do { lock = try folder.lock() } catch { throw ToolError("\(error)") }
+        }
+        defer { withExtendedLifetime(lock) {} }
         do {
             report = try Merger.merge(inputs: inputs, options: try options(), output: output) { label, done, total in
                 let bar = bars[label] ?? TerminalProgress(label, total: total)

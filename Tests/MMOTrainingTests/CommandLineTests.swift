@@ -29,7 +29,7 @@ final class CommandLineTests: XCTestCase {
 
         // Missing and mistyped configs: exit 1, the file and the field named, nothing created.
         let missing = folder.appendingPathComponent("missing.yaml").path
-        assertFails(try runTrain(["--config", missing, "--run-dir", runDirectory], logs: folder), mentioning: [missing, "cannot read"])
+        assertFails(try runTrain(["--config", missing, "--run-dir", runDirectory], logs: folder), mentioning: [missing, "no such config file"])
         let typo = folder.appendingPathComponent("typo.yaml")
         try "training:\n  checkpointEvry: 2\n".write(to: typo, atomically: true, encoding: .utf8)
         assertFails(
@@ -86,7 +86,7 @@ final class CommandLineTests: XCTestCase {
             let result = command.finish()
             XCTAssertTrue(ended, "\(name): still running a minute after the signal")
             XCTAssertFalse(result.signaled, "\(name) killed the process instead of stopping it")
-            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertEqual(result.status, 75, "stopped early, resumable: \(result.stderr)")
             XCTAssertTrue(result.stderr.contains("stopped by \(name)"), result.stderr)
             XCTAssertTrue(result.stderr.contains("mmo-train --resume \(run.lastURL.path)"), result.stderr)
 
