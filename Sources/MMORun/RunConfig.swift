@@ -205,8 +205,27 @@ public struct RunConfig: Codable, Equatable, Sendable {
         ModelEntry(name: "roberta", family: .roberta, weight: 1.2),
     ]
 
-    /// The built-in default: the paper's three models and settings on the synthetic data.
+    /// A config with every field at its default: the paper's three models and §4.4 settings on
+    /// the synthetic data (what a config file with no fields means).
     public init() {}
+
+    /// What `mmo-train` runs with no arguments (`make demo`; the same as
+    /// `fixtures/configs/default.yaml`, a test checks). The paper's models, data and mechanisms,
+    /// but a from-scratch learning rate: the paper's 3e-5 is a fine-tuning rate for pretrained
+    /// models, and from random initialisation it leaves the post-LN BERT and RoBERTa at chance
+    /// (README, "Measured"). 5e-4 with a 16-step warm-up is the common from-scratch setting used by
+    /// `independent-synthetic.yaml` and the ablation configs, chosen once before any run, not
+    /// tuned. Six epochs (96 steps, about a minute on two cores): every model learns; final
+    /// validation accuracy BERT / GPT-2 / RoBERTa 0.96 / 1.00 / 1.00 (seed 42), 0.90 / 1.00 / 0.98
+    /// (43), 1.00 / 1.00 / 1.00 (44), measured.
+    public static var builtInDefault: RunConfig {
+        var config = RunConfig()
+        config.name = "default"
+        config.training.epochs = 6
+        config.optimizer.learningRate = 5e-4
+        config.optimizer.warmupSteps = 16
+        return config
+    }
 
     enum CodingKeys: String, CodingKey, CaseIterable { case name, seed, models, data, training, optimizer }
 

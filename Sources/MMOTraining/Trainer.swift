@@ -178,10 +178,10 @@ public final class Trainer {
 }
 
 extension Trainer {
-    /// A new run from a config file (nil: the built-in default) with overrides. The run folder
+    /// A new run from a config file (nil: `RunConfig.builtInDefault`) with overrides. The run folder
     /// defaults to `./runs/<name>-<yyyyMMdd-HHmmss>`.
     public static func start(configPath: String?, overrides: RunOverrides, runDirectory: URL?) throws -> Trainer {
-        let base = try configPath.map { try RunConfig.load(path: $0) } ?? RunConfig()
+        let base = try configPath.map { try RunConfig.load(path: $0) } ?? RunConfig.builtInDefault
         let config = overrides.applied(to: base)
         try config.validate(file: configPath ?? "built-in default config")
         let formatter = DateFormatter()

@@ -9,8 +9,10 @@ struct Train: ParsableCommand {
         commandName: "mmo-train",
         abstract: "Train BERT-, GPT-2- and RoBERTa-style classifiers jointly with the MultiModelOptimizer.",
         discussion: """
-            With no arguments: the built-in default (BERT 1.0, GPT-2 0.8, RoBERTa 1.2, small size, the \
-            paper's §4.4 settings, the synthetic sentiment data) into a new folder under ./runs/.
+            With no arguments: the built-in default (fixtures/configs/default.yaml: BERT 1.0, GPT-2 0.8, \
+            RoBERTa 1.2, small size, the paper's synthetic data and mechanisms, 6 epochs at the \
+            from-scratch learning rate 5e-4; about a minute) into a new folder under ./runs/. The paper's \
+            own settings (lr 3e-5, for pretrained models) are fixtures/configs/paper-synthetic.yaml.
             A run folder holds config.json, metrics.jsonl, step-NNNNNN.mmo, last.mmo and best-<model>.mmo.
             Ctrl-C finishes the current step, writes a checkpoint and prints the resume command.
             Config fields are documented in docs/config.md. Only one process writes into a run folder at \

@@ -95,3 +95,14 @@ final class SpecTests: XCTestCase {
         XCTAssertTrue((first["lineage"] as? [String: Any])?["parent"] is NSNull)
     }
 }
+
+final class DefaultConfigTests: XCTestCase {
+    /// `mmo-train` with no arguments runs exactly what fixtures/configs/default.yaml says.
+    func testBuiltInDefaultIsTheDocumentedConfigFile() throws {
+        XCTAssertEqual(try RunConfig.load(path: fixtureConfig("default")), RunConfig.builtInDefault)
+        // The paper's own settings stay available, unchanged.
+        let paper = try RunConfig.load(path: fixtureConfig("paper-synthetic"))
+        XCTAssertEqual(paper.optimizer.learningRate, 3e-5)
+        XCTAssertTrue(RunConfig.builtInDefault.optimizer.gradientSharing && RunConfig.builtInDefault.optimizer.parameterSync)
+    }
+}
