@@ -26,7 +26,7 @@ struct Train: ParsableCommand {
             Exit status: 0 finished (or stopped at --stop-at, checkpoint written); 1 error (bad config, \
             data or checkpoint; nothing already written is lost); 3 diverged (non-finite for \
             optimizer.maxConsecutiveSkips steps; checkpoint written); 75 stopped early by SIGINT or \
-            SIGTERM (checkpoint written when a step had run; resume with --resume).
+            SIGTERM (checkpoint written when a step had run; resume with --resume); 64 a bad flag.
             """)
 
     @Option(name: .long, help: "A JSON or YAML run config (see fixtures/configs/).")
@@ -63,6 +63,16 @@ struct Train: ParsableCommand {
     var json = false
 
     func validate() throws {
+        // Flags get the config fields' ranges (docs/config.md, Ranges), named as flags.
+        for (flag, field, value) in [
+            ("--max-steps", "training.maxSteps", maxSteps), ("--epochs", "training.epochs", epochs),
+            ("--checkpoint-every", "training.checkpointEvery", checkpointEvery), ("--threads", "training.threads", threads),
+        ] {
+            if let value, !ConfigLimits.range(field).contains(value) {
+                let range = ConfigLimits.range(field)
+                throw ValidationError("\(flag) \(value) is outside the allowed range \(range.lowerBound)…\(range.upperBound)")
+            }
+        }
         if let s = maxSteps, s <= 0 { throw ValidationError("--max-steps must be positive, got \(s)") }
         if let e = epochs, e <= 0 { throw ValidationError("--epochs must be positive, got \(e)") }
         if let c = checkpointEvery, c < 0 { throw ValidationError("--checkpoint-every must be 0 or positive") }
