@@ -1,9 +1,10 @@
 // The run's word tokenizer as a Hugging Face `tokenizers` pipeline (tokenizer.json) plus the
 // `transformers` files that name its special tokens, so that `AutoTokenizer.from_pretrained`
 // yields the ids our `WordTokenizer.encode` gives:
-//   normalizer     Lowercase, when the run lowercases (both map scalar by scalar, no context)
+//   normalizer     NFC (Swift matches words by canonical equivalence), then Lowercase and NFC
+//                  when the run lowercases (both lowercasings map scalar by scalar, no context)
 //   pre-tokenizer  WhitespaceSplit, then every \p{P} / \p{S} character isolated — our split
-//   model          WordLevel over the run's vocabulary (specials 0...4, words from 5), unknown
+//   model          WordLevel over the run's vocabulary in NFC (specials 0...4, words from 5), unknown
 //                  words → the family's unknown token
 //   post-processor TemplateProcessing: `[CLS] $A [SEP]`, `<s> $A </s>`, or `$A` (GPT-2)
 //   truncation     to the run's maxLength, specials included (tokenizers reserves the
@@ -30,7 +31,8 @@ public enum HFTokenizerExport {
         `tokenizer.encode_special_tokens = True`. transformers applies the maxLength \
         truncation only when called with truncation=True (model_max_length is set to it); \
         the tokenizers library applies it always. Unicode versions of Swift and Rust may \
-        differ for characters newer than both.
+        differ for characters newer than both. Words are matched in NFC on both sides (Swift \
+        compares strings by canonical equivalence; the export adds an NFC normalizer).
         """
 
     /// Token strings of the family's special roles, as `transformers` names them.
@@ -70,12 +72,12 @@ public enum HFTokenizerExport {
         var vocab: [String: Int] = [:]
         for (id, token) in scheme.tokens.enumerated() { vocab[token] = id }
         for (i, word) in tokenizer.words.enumerated() {
-            if vocab[word] != nil {
+            if vocab[word.precomposedStringWithCanonicalMapping] != nil {
                 throw DataError.invalidOption(
                     field: "tokenizer.words",
                     reason: "word '\(word)' (id \(i + WordTokenizer.specialCount)) is also a special token of \(scheme.rawValue); the vocabulary cannot be exported as a Hugging Face tokenizer")
             }
-            vocab[word] = i + WordTokenizer.specialCount
+            vocab[word.precomposedStringWithCanonicalMapping] = i + WordTokenizer.specialCount
         }
         let addedTokens: [[String: Any]] = namedSpecialIDs(scheme).map {
             ["id": $0, "content": scheme.tokens[$0], "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true]
@@ -104,7 +106,14 @@ public enum HFTokenizerExport {
             "truncation": ["direction": "Right", "max_length": tokenizer.maxLength, "strategy": "LongestFirst", "stride": 0],
             "padding": NSNull(),
             "added_tokens": addedTokens,
-            "normalizer": tokenizer.lowercase ? ["type": "Lowercase"] : NSNull(),
+            // Swift compares strings by canonical equivalence, so for us "cafe\u{301}" is the
+            // word "café" whatever form the vocabulary holds; tokenizers compares bytes. NFC on
+            // both sides (vocabulary above, text here) gives the same matches. NFC again after
+            // lowercasing, which can in principle leave a composable sequence.
+            "normalizer": [
+                "type": "Sequence",
+                "normalizers": tokenizer.lowercase ? [["type": "NFC"], ["type": "Lowercase"], ["type": "NFC"]] : [["type": "NFC"]],
+            ],
             "pre_tokenizer": [
                 "type": "Sequence",
                 "pretokenizers": [
