@@ -6,7 +6,8 @@ missing, unexpected or mismatched keys allowed) and AutoTokenizer, then on every
 and on edge texts (accents, emoji, URLs, repeated punctuation, the empty string, ...) compare
 
   * logits of transformers on mmo-eval's input_ids with mmo-eval's logits (max |diff| <= 1e-4),
-  * AutoTokenizer(text, truncation=True)["input_ids"] with mmo-eval's input_ids (exactly).
+  * AutoTokenizer(text, truncation=True)["input_ids"] with mmo-eval's input_ids (exactly), and
+    tokenizers.Tokenizer.from_file(tokenizer.json) with AutoTokenizer.
 
 Texts where the two tokenizers are documented to differ (grapheme clusters of several code
 points, a GPT-2 text without words; see `mmo-export --help`) are reported, not failed.
@@ -111,6 +112,7 @@ def check_checkpoint(tools, work, tag, checkpoint, failures, summary):
     """Exports every model of `checkpoint`, compares transformers with mmo-eval, appends to
     `failures` and `summary`."""
     import torch
+    from tokenizers import Tokenizer
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     work = os.path.join(work, f"check-{tag}")
@@ -136,6 +138,10 @@ def check_checkpoint(tools, work, tag, checkpoint, failures, summary):
         hf, info = AutoModelForSequenceClassification.from_pretrained(folder, output_loading_info=True)
         hf.eval()
         tokenizer = AutoTokenizer.from_pretrained(folder)
+        # The tokenizers library alone (no transformers): truncation comes from tokenizer.json;
+        # special-token strings in a text are split only with encode_special_tokens.
+        raw = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+        raw.encode_special_tokens = True
         for key in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"):
             if info.get(key):
                 failures.append(f"{name}: {key} when loading: {sorted(info[key])[:5]}")
@@ -155,6 +161,9 @@ def check_checkpoint(tools, work, tag, checkpoint, failures, summary):
                 if diff > TOLERANCE:
                     failures.append(f"{name}: {split} #{r['index']} {r['text']!r}: |Δlogit| {diff:.3g} > {TOLERANCE}")
                 ids = tokenizer(r["text"], truncation=True)["input_ids"]
+                raw_ids = raw.encode(r["text"]).ids
+                if raw_ids != ids:
+                    failures.append(f"{name}: {split} #{r['index']} {r['text']!r}: tokenizers gives {raw_ids}, transformers {ids}")
                 if ids == r["input_ids"]:
                     matched += 1
                     continue
@@ -188,6 +197,7 @@ def main():
             print(f"check_export: {path} not found; build with `swift build -c release` or give --bin", file=sys.stderr)
             return 2
     torch.set_num_threads(1)
+    transformers.utils.logging.disable_progress_bar()
     work = args.work or tempfile.mkdtemp(prefix="mmo-check-export-")
     os.makedirs(work, exist_ok=True)
     print(f"check_export: torch {torch.__version__}, transformers {transformers.__version__}; work folder {work}")

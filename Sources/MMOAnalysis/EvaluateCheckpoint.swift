@@ -9,6 +9,18 @@ import MMOData
 import MMOModels
 import MMORun
 
+/// A bad value of a tool option, named as on the command line.
+public struct InvalidOption: Error, CustomStringConvertible, Equatable {
+    public var option: String
+    public var reason: String
+    /// `option`: the flag (`--batch-size`); `reason`: what is wrong and what is allowed.
+    public init(_ option: String, _ reason: String) {
+        self.option = option
+        self.reason = reason
+    }
+    public var description: String { "\(option): \(reason)" }
+}
+
 /// Accuracy, loss and confusion matrix of one classifier (a model or the ensemble).
 public struct ClassifierScore: Codable, Sendable, Equatable {
     /// The model's name, or `ensemble`.
@@ -89,15 +101,15 @@ public enum CheckpointEvaluator {
         let state = checkpoint.state
         let batchSize = options.batchSize ?? state.run.training.batchSize
         guard (1...maxBatchSize).contains(batchSize) else {
-            throw DataError.invalidOption(field: "--batch-size", reason: "must be in 1...\(maxBatchSize), got \(batchSize)")
+            throw InvalidOption("--batch-size", "must be in 1...\(maxBatchSize), got \(batchSize)")
         }
         let threads = options.threads ?? state.threads
         guard (1...maxThreads).contains(threads) else {
-            throw DataError.invalidOption(field: "--threads", reason: "must be in 1...\(maxThreads), got \(threads)")
+            throw InvalidOption("--threads", "must be in 1...\(maxThreads), got \(threads)")
         }
         var seen = Set<String>()
         for name in options.models where !seen.insert(name).inserted {
-            throw DataError.invalidOption(field: "--model", reason: "'\(name)' is given twice")
+            throw InvalidOption("--model", "'\(name)' is given twice")
         }
         for name in options.models { _ = try checkpoint.model(named: name) }  // an unknown name lists the models
         // Checkpoint order whatever the order of the options, so reports are comparable.
@@ -109,7 +121,7 @@ public enum CheckpointEvaluator {
                 reason: "model '\(record.name)' has \(record.config.numLabels) classes but the data has \(labels.count) labels (\(labels.joined(separator: ", ")))")
         }
         guard dataset.count > 0 else {
-            throw DataError.invalidOption(field: "--data", reason: "\(dataDescription) holds no examples")
+            throw InvalidOption("--data", "\(dataDescription) holds no examples")
         }
         BLAS.setThreads(threads)
 
