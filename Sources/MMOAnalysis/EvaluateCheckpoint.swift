@@ -134,10 +134,13 @@ public enum CheckpointEvaluator {
         var scores: [ClassifierScore] = []
         let total = N * records.count
         var done = 0
-        let batch = TokenBatch(maxBatchSize: batchSize, maxSequenceLength: state.tokenizer.maxLength)
         for record in records {
-            let model = try checkpoint.loadModel(record.name)
             let encoded = EvaluationData.encoded(dataset, for: record, of: checkpoint)
+            try check(encoded, fits: record, of: checkpoint, dataset: dataset)
+            let model = try checkpoint.loadModel(record.name)
+            // Sized by the data, not by the tokenizer's recorded maxLength: a damaged or hostile
+            // state document cannot make this allocation large.
+            let batch = TokenBatch(maxBatchSize: min(batchSize, N), maxSequenceLength: max(1, encoded.longest))
             var confusion = [[Int]](repeating: [Int](repeating: 0, count: K), count: K)
             var writeError: Error?
             let result = Evaluator.evaluate(model, on: encoded, batch: batch, batchSize: batchSize) { index, row in
@@ -174,6 +177,25 @@ public enum CheckpointEvaluator {
             checkpoint: checkpoint.path, step: state.progress.step, data: dataDescription, labels: labels, count: N, batchSize: batchSize,
             threads: threads, models: scores, ensemble: ensemble, ensembleMembers: records.count >= 2 ? records.map(\.name) : [],
             logitsFile: options.logitsURL?.path)
+    }
+
+    /// Throws unless every encoded example fits model `record` (ids inside its vocabulary, length
+    /// inside its position table), which the kernels would otherwise stop the process on. Always
+    /// true for a checkpoint mmo-train wrote; checked because the file is input.
+    static func check(_ encoded: EncodedDataset, fits record: CheckpointState.ModelRecord, of checkpoint: Checkpoint, dataset: LabeledDataset) throws {
+        let config = record.config
+        for (i, ids) in encoded.ids.enumerated() {
+            if ids.count > config.maxSequenceLength {
+                throw TrainingError.checkpoint(
+                    path: checkpoint.path,
+                    reason: "the tokenizer's maxLength \(checkpoint.state.tokenizer.maxLength) exceeds model '\(record.name)''s \(config.maxSequenceLength) positions (example \(i)); the checkpoint is inconsistent")
+            }
+            if let bad = ids.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
+                throw TrainingError.checkpoint(
+                    path: checkpoint.path,
+                    reason: "the tokenizer gives id \(bad) for example \(i) ('\(dataset.examples[i].text.prefix(40))'), outside model '\(record.name)''s vocabulary 0..<\(config.vocabSize); the checkpoint is inconsistent")
+            }
+        }
     }
 
     /// Adds softmax(`row`) (K logits) to `sums[offset..<offset+K]`, in Double with the maximum

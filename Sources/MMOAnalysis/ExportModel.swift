@@ -87,6 +87,16 @@ public enum ModelExport {
             throw TrainingError.checkpoint(
                 path: checkpoint.path, reason: "model '\(name)' has \(record.config.numLabels) classes but the run records \(labels.count) label names")
         }
+        if state.tokenizer.vocabularySize > record.config.vocabSize {
+            throw TrainingError.checkpoint(
+                path: checkpoint.path,
+                reason: "the tokenizer has \(state.tokenizer.vocabularySize) ids but model '\(name)' only \(record.config.vocabSize) embedding rows; the checkpoint is inconsistent")
+        }
+        if state.tokenizer.maxLength > record.config.maxSequenceLength {
+            throw TrainingError.checkpoint(
+                path: checkpoint.path,
+                reason: "the tokenizer's maxLength \(state.tokenizer.maxLength) exceeds model '\(name)''s \(record.config.maxSequenceLength) positions; the checkpoint is inconsistent")
+        }
         let scheme = SpecialTokenScheme(record.family)
         // Everything is built before the folder is touched: a failure leaves no half export.
         let weights = try stateDict(checkpoint, model: name)

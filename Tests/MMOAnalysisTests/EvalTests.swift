@@ -82,6 +82,24 @@ final class EvalTests: XCTestCase {
         }
     }
 
+    func testInconsistentCheckpointIsAnErrorNotATrap() throws {
+        // What a hostile or damaged state document could cause: ids beyond the embedding table,
+        // sequences beyond the position table. The kernels would stop the process on either.
+        let checkpoint = try Checkpoint.open(try lastCheckpoint())
+        let data = try EvaluationData.validation(of: checkpoint)
+        let record = try checkpoint.model(named: "roberta")
+        var encoded = EvaluationData.encoded(data, for: record, of: checkpoint)
+        XCTAssertNoThrow(try CheckpointEvaluator.check(encoded, fits: record, of: checkpoint, dataset: data))
+        encoded.ids[3] = [0, Int32(record.config.vocabSize), 2]
+        XCTAssertThrowsError(try CheckpointEvaluator.check(encoded, fits: record, of: checkpoint, dataset: data)) {
+            XCTAssert("\($0)".contains("outside model 'roberta''s vocabulary") && "\($0)".contains("example 3"), "\($0)")
+        }
+        encoded.ids[3] = [Int32](repeating: 5, count: record.config.maxSequenceLength + 1)
+        XCTAssertThrowsError(try CheckpointEvaluator.check(encoded, fits: record, of: checkpoint, dataset: data)) {
+            XCTAssert("\($0)".contains("positions"), "\($0)")
+        }
+    }
+
     func testBatchSizeDoesNotChangePredictions() throws {
         let checkpoint = try Checkpoint.open(try lastCheckpoint())
         let data = try EvaluationData.validation(of: checkpoint)
