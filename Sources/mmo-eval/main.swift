@@ -13,22 +13,23 @@ struct Eval: ParsableCommand {
         abstract: "Evaluate the models of a .mmo checkpoint: accuracy, loss, confusion matrix, ensemble.",
         discussion: """
             Examples:
-              mmo-eval runs/tiny/last.mmo                          the run's own validation set
+              mmo-eval runs/tiny/last.mmo                 the run's own validation set
               mmo-eval runs/tiny/last.mmo --model bert --json
-              mmo-eval runs/sst2/last.mmo --data dev.tsv           a file in the training formats
+              mmo-eval runs/sst2/last.mmo --data dev.tsv  a file in a training format
               mmo-eval last.mmo --data test.csv --text-column review --label-column stars
-              mmo-eval last.mmo --logits logits.jsonl              one JSON line per example and model
+              mmo-eval last.mmo --logits logits.jsonl     a JSON line per example, model
 
-            Without --data the run's validation split is used: regenerated for synthetic data,
-            read and fingerprint-checked for files. With the defaults (the run's batch size and
-            thread count) the accuracies on it are exactly what training recorded in the
-            checkpoint (metrics.lastEval). --data files are read with the run's columns and label
-            list; a row whose label the run does not know is an error naming the row.
+            Without --data the run's validation split is used: regenerated for synthetic \
+            data, read and fingerprint-checked for files. With the defaults (the run's batch \
+            size and thread count) the accuracies on it are exactly what training recorded \
+            in the checkpoint (metrics.lastEval). --data files are read with the run's \
+            columns and label list; a row whose label the run does not know is an error \
+            naming the row.
 
-            The ensemble averages the models' softmax probabilities (present with two or more
-            models). Confusion matrices have one row per true label and one column per prediction.
-            The --logits file has fields model, index, text, input_ids (the ids the model was fed,
-            no padding), label (id), label_name and logits.
+            The ensemble averages the models' softmax probabilities (shown with two or more \
+            models). Confusion matrices have one row per true label and one column per \
+            prediction. The --logits file has the fields model, index, text, input_ids (the \
+            ids the model was fed, no padding), label (id), label_name and logits.
 
             \(exitCodeHelp)
             """)

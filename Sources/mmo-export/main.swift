@@ -19,14 +19,16 @@ struct Export: ParsableCommand {
               from transformers import AutoModelForSequenceClassification, AutoTokenizer
               model = AutoModelForSequenceClassification.from_pretrained("export/bert")
               tokenizer = AutoTokenizer.from_pretrained("export/bert")
-              model(**tokenizer(["a fine film"], truncation=True, return_tensors="pt")).logits
+              batch = tokenizer(["a fine film"], truncation=True, return_tensors="pt")
+              model(**batch).logits
 
-            Files: model.safetensors (transformers names and layout, f32; GPT-2 with fused c_attn
-            and Conv1D [in, out] weights), config.json (architecture, id2label / label2id,
-            pad_token_id), tokenizer.json (WordLevel over the run's vocabulary, the run's
-            lowercasing, whitespace + punctuation/symbol split, the family's special tokens,
-            truncation to the run's maxLength), tokenizer_config.json, special_tokens_map.json.
-            Logits match mmo-eval's within float rounding on the same input_ids.
+            Files: model.safetensors (transformers names and layout, f32; GPT-2 with fused \
+            c_attn and Conv1D [in, out] weights), config.json (architecture, id2label / \
+            label2id, pad_token_id), tokenizer.json (WordLevel over the run's vocabulary, \
+            the run's lowercasing, white space + punctuation/symbol split, the family's \
+            special tokens, truncation to the run's maxLength), tokenizer_config.json, \
+            special_tokens_map.json. Logits match mmo-eval's within float rounding on the \
+            same input_ids (tools/check_export.py checks it with PyTorch).
 
             Where the tokenizers can differ: \(HFTokenizerExport.differences)
 
