@@ -168,7 +168,9 @@ public enum HFLayout {
             "id2label": id2label,
             "label2id": label2id,
             "pad_token_id": config.padTokenID,
-            "torch_dtype": "float32",
+            // `dtype` (transformers 5 warns that `torch_dtype` is deprecated; 4.x defaults to
+            // float32 when it reads neither).
+            "dtype": "float32",
             "problem_type": "single_label_classification",
         ]
         switch config.family {
