@@ -281,7 +281,7 @@ private func layoutFor(
     var xr = xRange ?? 0...1
     if xr.lowerBound > 0 && xr.lowerBound <= 0.25 * xr.upperBound { xr = 0...xr.upperBound }
     if xr.upperBound <= xr.lowerBound { xr = Ticks.nice(xr).domain }
-    let xStep = Ticks.step(span: xr.upperBound - xr.lowerBound, count: Swift.max(3, Int(width / 110)))
+    let xStep = Ticks.step(span: xr.upperBound - xr.lowerBound, count: Swift.max(4, Int(width / 90)))
     let xn = (domain: xr, ticks: Ticks.ticks(xr, step: xStep), step: xStep)
     let yn: (domain: ClosedRange<Double>, ticks: [Double], step: Double)
     if let fixedY {
@@ -476,8 +476,12 @@ public enum SVG {
             let lower = zip(band.x, band.lower).map { ChartPoint($0, $1) }.reversed()
             body += "<polygon data-band=\"\(xmlEscape(band.id))\" points=\"\(pointList(upper + lower, l))\" fill=\"\(Palette.color(band.color))\" fill-opacity=\"0.18\" stroke=\"none\"/>\n"
         }
+        // Dots of later series are smaller, so that equal values of several series show as rings.
+        let dotted = chart.series.filter(\.showsMarkers).map(\.id)
         for series in chart.series {
             let c = Palette.color(series.color)
+            let grow = dotted.count > 1 ? Swift.min(1.4, 3.5 / Double(dotted.count - 1)) : 0
+            let radius = 2.5 + grow * Double(dotted.count - 1 - (dotted.firstIndex(of: series.id) ?? 0))
             let dash = series.dashed ? " stroke-dasharray=\"6 4\"" : ""
             for (k, segment) in segments(series.points).enumerated() {
                 body += "<polyline data-series=\"\(xmlEscape(series.id))\" data-segment=\"\(k)\" points=\"\(pointList(segment, l))\" fill=\"none\" stroke=\"\(c)\" "
@@ -486,7 +490,7 @@ public enum SVG {
             if series.showsMarkers {
                 for p in series.points where p.x.isFinite && p.y.isFinite {
                     let (px, py) = l.pixel(p)
-                    body += "<circle data-series=\"\(xmlEscape(series.id))\" cx=\"\(svgNumber(px))\" cy=\"\(svgNumber(py))\" r=\"3\" fill=\"\(c)\" fill-opacity=\"\(series.opacity)\">"
+                    body += "<circle data-series=\"\(xmlEscape(series.id))\" cx=\"\(svgNumber(px))\" cy=\"\(svgNumber(py))\" r=\"\(svgNumber(radius))\" fill=\"\(c)\" fill-opacity=\"\(series.opacity)\">"
                     body += "<title>\(xmlEscape(series.label)): \(plain(p.x)), \(plain(p.y))</title></circle>\n"
                 }
             }

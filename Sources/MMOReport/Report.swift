@@ -489,10 +489,6 @@ public enum ReportBuilder {
                             id: "groups", header: ["variant", "runs", "model", "final acc. mean", "min", "max", "best acc. mean", "min", "max"],
                             rows: groupRows, numericColumns: [1, 3, 4, 5, 6, 7, 8],
                             caption: "Per variant (run names up to the last -seedN) and model: validation accuracy at each run's last evaluation (final) and its highest (best), mean, min and max over the variant's runs.")),
-                    .table(
-                        ReportTable(
-                            id: "runs", header: ["run", "variant", "seed", "model", "steps", "final val. accuracy", "best val. accuracy", "best at step", "last train loss"],
-                            rows: runRows, numericColumns: [2, 4, 5, 6, 7, 8])),
                 ]),
         ]
         // Curves per model.
@@ -533,6 +529,15 @@ public enum ReportBuilder {
                             caption: "Per variant: the mean over its runs (bold), the min–max band over the runs (shaded, where a variant has two or more) and each run (thin), at the steps all of the variant's runs have. Loss is each run's trailing mean over about a twentieth of its steps.")
                     ]))
         }
+        sections.append(
+            ReportSection(
+                id: "runs", title: "Runs",
+                blocks: [
+                    .table(
+                        ReportTable(
+                            id: "runs", header: ["run", "variant", "seed", "model", "steps", "final val. accuracy", "best val. accuracy", "best at step", "last train loss"],
+                            rows: runRows, numericColumns: [2, 4, 5, 6, 7, 8]))
+                ]))
         let subtitle = [root.path, "\(runs.count) runs in \(groupNames.count) variant\(groupNames.count == 1 ? "" : "s"): " + groupNames.map { "\($0) (\(members[$0]!.count))" }.joined(separator: ", ")]
         return ReportPage(title: "Experiment report: \(root.lastPathComponent)", subtitle: subtitle, sections: sections)
     }
