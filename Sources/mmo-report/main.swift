@@ -13,18 +13,23 @@ struct Report: ParsableCommand {
         abstract: "Write an HTML report (inline SVG, no scripts, opens from disk) of a run or of an experiment.",
         discussion: """
             Examples:
-              mmo-report runs/tiny-20261130-101500            writes runs/tiny-…/report.html
-              mmo-report runs/ablation -o ablation.html        every run folder inside, by variant
-              mmo-report runs/a --metrics-only                 curves and tables only, no checkpoint read
+              mmo-report runs/tiny-20261130-101500   writes runs/tiny-…/report.html
+              mmo-report runs/ablation -o ablation.html   all run folders inside
+              mmo-report runs/a --metrics-only      no checkpoint read (faster)
 
-            A run folder (it holds metrics.jsonl): a summary (models, sizes, settings, final and best
-            accuracies), training loss per step with a smoothed line, validation accuracy, each model's
-            effective learning rate (paper Fig. 6), the per-kind gradient cosine between models when the
-            run logged it (optimizer.logGradientSimilarity, Fig. 4), the parameter distance and cosine
-            between models at every step-NNNNNN.mmo (Fig. 5) and a 2-D PCA of each model's attention
-            weights over those checkpoints. Keep more checkpoints (training.keepLast) for longer series.
-            A folder of run folders: runs are grouped by name up to a last -seedN (name-seed42,
-            name-seed43 → name); per model, each variant's mean curve with a min–max band over its runs.
+            A run folder (it holds metrics.jsonl): a summary (models, sizes,
+            settings, final and best accuracies), training loss per step with a
+            smoothed line, validation accuracy, each model's effective learning
+            rate (paper Fig. 6), the per-kind gradient cosine between models when
+            the run logged it (optimizer.logGradientSimilarity, Fig. 4), the
+            parameter distance and cosine between models at every step-NNNNNN.mmo
+            (Fig. 5) and a 2-D PCA of each model's attention weights over those
+            checkpoints. Keep more checkpoints (training.keepLast) for longer
+            series.
+            A folder of run folders: runs are grouped by name up to a last -seedN
+            (name-seed42, name-seed43 → name); per model, each variant's mean
+            curve with a min–max band over its runs.
+            The page is one file: inline SVG and style, no script, nothing fetched.
 
             \(exitCodeHelp)
             """)
