@@ -536,3 +536,31 @@ public enum SVG {
         return String(format: "%.5g", v)
     }
 }
+
+/// For drawing a long series at pixel resolution: the points split into `bins` runs of
+/// consecutive points, and of each run the lowest and the highest (in x order), plus the first
+/// and the last point. Every point kept is one of the input; spikes survive. A series of at most
+/// `2 × bins` points is returned as it is.
+public func decimate(_ points: [ChartPoint], bins: Int = 800) -> [ChartPoint] {
+    guard bins > 0, points.count > 2 * bins else { return points }
+    var out: [ChartPoint] = [points[0]]
+    let n = points.count
+    for b in 0..<bins {
+        let lo = b * n / bins, hi = (b + 1) * n / bins
+        guard lo < hi else { continue }
+        var minIndex = -1, maxIndex = -1
+        for i in lo..<hi where points[i].y.isFinite {
+            if minIndex < 0 || points[i].y < points[minIndex].y { minIndex = i }
+            if maxIndex < 0 || points[i].y > points[maxIndex].y { maxIndex = i }
+        }
+        // A bin with a non-finite value keeps it, so the line still breaks there.
+        if let gap = (lo..<hi).first(where: { !points[$0].y.isFinite }) {
+            let keep = [minIndex, gap, maxIndex].filter { $0 >= 0 }
+            for i in Set(keep).sorted() where i != 0 && i != n - 1 { out.append(points[i]) }
+            continue
+        }
+        for i in Set([minIndex, maxIndex]).sorted() where i != 0 && i != n - 1 { out.append(points[i]) }
+    }
+    out.append(points[n - 1])
+    return out
+}

@@ -194,18 +194,19 @@ public enum ReportBuilder {
         var lossSeries: [ChartSeries] = []
         for (i, name) in names.enumerated() {
             let raw = data.lossSeries(name)
-            lossSeries.append(ChartSeries(id: "loss/\(name)", label: "\(name) per step", points: raw, color: i, lineWidth: 1, opacity: 0.35, markers: false, inLegend: false))
+            lossSeries.append(ChartSeries(id: "loss/\(name)", label: "\(name) per step", points: decimate(raw), color: i, lineWidth: 1, opacity: 0.35, markers: false, inLegend: false))
             let smooth = zip(raw, trailingMean(raw.map(\.y), window: window)).map { ChartPoint($0.x, $1) }
-            lossSeries.append(ChartSeries(id: "loss-smoothed/\(name)", label: name, points: smooth, color: i, lineWidth: 2.2, markers: false))
+            lossSeries.append(ChartSeries(id: "loss-smoothed/\(name)", label: name, points: decimate(smooth), color: i, lineWidth: 2.2, markers: false))
         }
         let loss = LineChart(id: "loss", title: "Training loss", xLabel: "optimizer step", yLabel: "cross-entropy", series: lossSeries)
         let accuracy = LineChart(
             id: "accuracy", title: "Validation accuracy", xLabel: "optimizer step", yLabel: "accuracy",
             series: names.enumerated().map { i, name in ChartSeries(id: "accuracy/\(name)", label: name, points: data.accuracySeries(name), color: i, markers: true) })
+        let drawnNote = data.steps.count > 1600 ? " Lines over \(ReportFormat.count(data.steps.count)) steps are drawn through each of 800 equal runs of steps' lowest and highest value (every drawn point is a logged one)." : ""
         var blocks: [ReportBlock] = [
             .figure(
                 id: "fig-loss", charts: [.line(loss), .line(accuracy)],
-                caption: "Left: each model's mean training loss over the step's micro-batches (thin: every step; bold: mean of the last \(window) step\(window == 1 ? "" : "s")). Right: accuracy on the validation set at each evaluation (\(data.evals.count) evaluation\(data.evals.count == 1 ? "" : "s")).")
+                caption: "Left: each model's mean training loss over the step's micro-batches (thin: every step; bold: mean of the last \(window) step\(window == 1 ? "" : "s")). Right: accuracy on the validation set at each evaluation (\(data.evals.count) evaluation\(data.evals.count == 1 ? "" : "s"))." + drawnNote)
         ]
         if data.evals.isEmpty { blocks.append(.paragraph("metrics.jsonl has no evaluation line yet: the run evaluates after each epoch, or every training.evalEvery steps.")) }
         sections.append(ReportSection(id: "curves", title: "Loss and accuracy", blocks: blocks))
@@ -213,11 +214,11 @@ public enum ReportBuilder {
         // Learning rate (Fig. 6) and gradient norm.
         let lr = LineChart(
             id: "lr", title: "Effective learning rate", xLabel: "optimizer step", yLabel: "learning rate",
-            series: names.enumerated().map { i, name in ChartSeries(id: "lr/\(name)", label: name, points: data.learningRateSeries(name), color: i, markers: false) })
+            series: names.enumerated().map { i, name in ChartSeries(id: "lr/\(name)", label: name, points: decimate(data.learningRateSeries(name)), color: i, markers: false) })
         let gradNorm = LineChart(
             id: "gradnorm", title: "Gradient norm (before clipping)", xLabel: "optimizer step", yLabel: "global L2 norm",
             series: names.enumerated().map { i, name in
-                ChartSeries(id: "gradnorm/\(name)", label: name, points: data.steps.compactMap { s in s.models[name].map { ChartPoint(Double(s.step), $0.gradNorm) } }, color: i, markers: false)
+                ChartSeries(id: "gradnorm/\(name)", label: name, points: decimate(data.steps.compactMap { s in s.models[name].map { ChartPoint(Double(s.step), $0.gradNorm) } }), color: i, markers: false)
             })
         let adaptive = data.config?.optimizer.adaptiveLearningRate ?? true
         sections.append(
@@ -334,9 +335,9 @@ public enum ReportBuilder {
             for key in keys where splitSimilarityKey(key).kind == kind {
                 let pair = splitSimilarityKey(key).pair, color = pairs.firstIndex(of: pair) ?? 0
                 let raw = data.similaritySeries(key)
-                series.append(ChartSeries(id: "gradsim/\(key)", label: "\(pair) per step", points: raw, color: color, lineWidth: 1, opacity: 0.3, markers: false, inLegend: false))
+                series.append(ChartSeries(id: "gradsim/\(key)", label: "\(pair) per step", points: decimate(raw), color: color, lineWidth: 1, opacity: 0.3, markers: false, inLegend: false))
                 let smooth = zip(raw, trailingMean(raw.map(\.y), window: window)).map { ChartPoint($0.x, $1) }
-                series.append(ChartSeries(id: "gradsim-smoothed/\(key)", label: pair, points: smooth, color: color, lineWidth: 2, markers: false))
+                series.append(ChartSeries(id: "gradsim-smoothed/\(key)", label: pair, points: decimate(smooth), color: color, lineWidth: 2, markers: false))
             }
             charts.append(.line(LineChart(id: "gradsim-\(kind)", title: "\(kind) gradients", xLabel: "optimizer step", yLabel: "cosine", series: series, width: 400, height: 300)))
         }
@@ -504,13 +505,13 @@ public enum ReportBuilder {
                     return zip(raw, trailingMean(raw.map(\.y), window: w)).map { ChartPoint($0.x, $1) }
                 }
                 for (run, points) in zip(group, smoothed) {
-                    lossSeries.append(ChartSeries(id: "run-loss/\(run.name)/\(m)", label: run.name, points: points, color: gi, lineWidth: 1, opacity: 0.4, markers: false, inLegend: false))
+                    lossSeries.append(ChartSeries(id: "run-loss/\(run.name)/\(m)", label: run.name, points: decimate(points), color: gi, lineWidth: 1, opacity: 0.4, markers: false, inLegend: false))
                     accSeries.append(ChartSeries(id: "run-accuracy/\(run.name)/\(m)", label: run.name, points: run.accuracySeries(m), color: gi, lineWidth: 1, opacity: 0.4, markers: false, inLegend: false))
                 }
                 let label = group.count > 1 ? "\(g) (mean of \(group.count))" : g
                 let lossStats = aggregate(smoothed)
                 let accStats = aggregate(group.map { $0.accuracySeries(m) })
-                lossSeries.append(ChartSeries(id: "group-loss/\(g)/\(m)", label: label, points: lossStats.mean, color: gi, lineWidth: 2.4, markers: false))
+                lossSeries.append(ChartSeries(id: "group-loss/\(g)/\(m)", label: label, points: decimate(lossStats.mean), color: gi, lineWidth: 2.4, markers: false))
                 accSeries.append(ChartSeries(id: "group-accuracy/\(g)/\(m)", label: label, points: accStats.mean, color: gi, lineWidth: 2.4, markers: accStats.mean.count <= 60))
                 if group.count > 1 {
                     lossBands.append(ChartBand(id: "group-loss/\(g)/\(m)", label: "\(g) min–max", x: lossStats.mean.map(\.x), lower: lossStats.min, upper: lossStats.max, color: gi))

@@ -44,9 +44,11 @@ public struct RunData: Sendable {
         struct Kind: Decodable { var type: String? }
         var steps: [StepRecord] = [], evals: [EvalRecord] = [], skipped: [String] = []
         let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        func blank(_ line: Data.SubSequence) -> Bool { line.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") } }
+        let lastLine = lines.lastIndex { !blank($0) } ?? -1
         for (i, line) in lines.enumerated() {
-            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { continue }
-            let isLast = lines[(i + 1)...].allSatisfy { $0.isEmpty }
+            if blank(line) { continue }
+            let isLast = i == lastLine
             do {
                 let kind = try decoder.decode(Kind.self, from: Data(line))
                 switch kind.type {

@@ -161,3 +161,32 @@ final class ChartTests: XCTestCase {
         XCTAssertEqual(ReportBuilder.group(of: "seed3x").group, "seed3x")
     }
 }
+
+final class DecimationTests: XCTestCase {
+    func testKeepsLoggedPointsExtremesAndEnds() {
+        var points: [ChartPoint] = (0..<10_000).map { (i: Int) -> ChartPoint in
+            let t = Double(i)
+            let wiggle: Double = Double(i % 7) * 0.01
+            return ChartPoint(t + 1, sin(t / 300) + wiggle)
+        }
+        points[4321].y = 50  // a spike
+        points[7000].y = .nan  // a gap
+        let drawn = decimate(points, bins: 500)
+        XCTAssertLessThanOrEqual(drawn.count, 2 * 500 + 3)
+        XCTAssertEqual(drawn.first, points.first)
+        XCTAssertEqual(drawn.last, points.last)
+        XCTAssertTrue(drawn.contains(points[4321]), "the spike is drawn")
+        XCTAssertTrue(drawn.contains { $0.x == 7001 && $0.y.isNaN }, "the gap still breaks the line")
+        XCTAssertEqual(drawn.map(\.x), drawn.map(\.x).sorted(), "in x order")
+        let logged = Dictionary(uniqueKeysWithValues: points.map { ($0.x, $0.y) })
+        for p in drawn where p.y.isFinite { XCTAssertEqual(logged[p.x], p.y, "every drawn point is a logged one") }
+        // Each bin's extremes are kept: the drawn range equals the data's per bin.
+        let finite = points.filter { $0.y.isFinite }
+        let drawnValues: [Double] = drawn.map { $0.y }.filter { $0.isFinite }
+        let values: [Double] = finite.map { $0.y }
+        XCTAssertEqual(drawnValues.max(), values.max())
+        XCTAssertEqual(drawnValues.min(), values.min())
+        let short = Array(points.prefix(900))
+        XCTAssertEqual(decimate(short, bins: 500).count, 900, "short series are drawn whole")
+    }
+}
