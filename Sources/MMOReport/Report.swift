@@ -493,7 +493,7 @@ public enum ReportBuilder {
                 ]),
         ]
         // Curves per model.
-        for (mi, m) in models.enumerated() {
+        for m in models {
             var lossSeries: [ChartSeries] = [], lossBands: [ChartBand] = []
             var accSeries: [ChartSeries] = [], accBands: [ChartBand] = []
             for (gi, g) in groupNames.enumerated() {
@@ -518,7 +518,6 @@ public enum ReportBuilder {
                     accBands.append(ChartBand(id: "group-accuracy/\(g)/\(m)", label: "\(g) min–max", x: accStats.mean.map(\.x), lower: accStats.min, upper: accStats.max, color: gi))
                 }
             }
-            _ = mi
             let loss = LineChart(id: "loss-\(m)", title: "\(m): training loss (smoothed)", xLabel: "optimizer step", yLabel: "cross-entropy", series: lossSeries, bands: lossBands)
             let acc = LineChart(id: "accuracy-\(m)", title: "\(m): validation accuracy", xLabel: "optimizer step", yLabel: "accuracy", series: accSeries, bands: accBands)
             sections.append(
