@@ -22,11 +22,13 @@ let package = Package(
         .library(name: "MMOTraining", targets: ["MMOTraining"]),
         .executable(name: "mmo-train", targets: ["mmo-train"]),
         .executable(name: "mmo-bench", targets: ["mmo-bench"]),
+        .executable(name: "mmo-report", targets: ["mmo-report"]),
     ] + checkpointTools.map { .executable(name: $0, targets: [$0]) },
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/JohnSundell/Plot", from: "0.14.0"),
     ],
     targets: [
         // MARK: - C shims (system libraries through pkg-config; `tools/setup` installs them)
@@ -55,6 +57,8 @@ let package = Package(
         .target(
             name: "MMOAnalysis",
             dependencies: ["MMOCore", "MMOFormat", "MMOData", "MMOModels", "MMOOptim", "MMORun"]),
+        // The run report as data (charts, tables) and as one HTML file (Plot for the structure).
+        .target(name: "MMOReport", dependencies: ["MMOCore", "MMOModels", "MMOOptim", "MMORun", "MMOAnalysis", .product(name: "Plot", package: "Plot")]),
         .target(
             name: "MMOTraining",
             dependencies: ["MMOCore", "MMOFormat", "MMOData", "MMOModels", "MMOOptim", "MMORun", "MMOAnalysis"]),
@@ -83,6 +87,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ])
     } + [
+        .executableTarget(
+            name: "mmo-report",
+            dependencies: ["MMOReport", "MMOOptim", "MMOToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // MARK: - Tests
         .testTarget(name: "MMOCoreTests", dependencies: ["MMOCore"]),
@@ -104,6 +111,7 @@ let package = Package(
             dependencies: [
                 "MMOAnalysis", "MMORun", "MMOTraining", "MMOFormat", "MMOModels", "MMOOptim", "MMOData",
             ] + checkpointTools.map { .target(name: $0) }),
+        .testTarget(name: "MMOReportTests", dependencies: ["MMOReport", "MMORun", "MMOTraining", "MMOOptim", "mmo-report"]),
     ],
     swiftLanguageModes: [.v5]
 )

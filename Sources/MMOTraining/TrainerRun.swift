@@ -153,6 +153,7 @@ extension RunSummary {
             lines.append(line)
         }
         if let lastCheckpoint { lines.append("checkpoint: \(lastCheckpoint.path)") }
+        if let dir = lastCheckpoint?.deletingLastPathComponent().path { lines.append("report: mmo-report \(dir)  (then open \(dir)/report.html)") }
         return lines.joined(separator: "\n")
     }
 
