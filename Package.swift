@@ -2,7 +2,8 @@
 // MultiModelOptimizer in Swift. Layers (imports point down only), see README.md:
 //   executables → MMOTraining → MMOAnalysis → MMORun → (MMOOptim, MMOModels, MMOData, MMOFormat)
 //   → MMOCore → C shims. MMORun is a run on disk (config, checkpoint state and files, run folder,
-//   metrics, data); MMOAnalysis reads checkpoints (inspect, diff, merge, eval, export), no printing.
+//   metrics, data); MMOAnalysis reads checkpoints (inspect, diff, merge, eval, export), no printing;
+//   MMOReport (above MMOAnalysis) builds the HTML page of a run.
 import PackageDescription
 
 /// The checkpoint tools: each a thin executable over MMOAnalysis (Sources/<tool>/main.swift).
