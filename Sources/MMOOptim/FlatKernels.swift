@@ -20,6 +20,18 @@ enum FlatKernels {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes.self)
     }
 
+    /// Lane `lane`'s part `[lo, hi)` of `0 ..< n` split into `lanes` contiguous parts, cut at
+    /// multiples of `block` (so a reduction's blocks, and the SIMD lanes inside them, are the
+    /// same however the range is split).
+    @inline(__always)
+    static func slice(_ n: Int, lane: Int, of lanes: Int) -> (Int, Int) {
+        if lanes == 1 { return (0, n) }
+        let blocks = (n + block - 1) / block
+        let lo = min(n, (blocks * lane / lanes) * block)
+        let hi = min(n, (blocks * (lane + 1) / lanes) * block)
+        return (lo, hi)
+    }
+
     /// Divides `x` by `divisor` in place (skipped when it is 1) and returns `Σ x²` of the result.
     /// A NaN or ±Inf anywhere makes the sum non-finite, so this pass is also the non-finite check.
     static func divideAndSumSquares(_ x: UnsafeMutablePointer<Float>, _ n: Int, divisor: Float) -> Double {
@@ -48,6 +60,45 @@ enum FlatKernels {
             start = end
         }
         return total
+    }
+
+    /// `divideAndSumSquares` over the blocks of `0 ..< n` that start in `lo ..< hi` (`lo` a
+    /// multiple of `block`): divides them (unless `divisor` is 1) and writes each block's partial
+    /// sum to `partials[block index]`. Adding `partials` in order from 0.0 gives exactly
+    /// `divideAndSumSquares(x, n, divisor:)`, so lanes can share the blocks of one buffer.
+    static func divideAndBlockSums(
+        _ x: UnsafeMutablePointer<Float>, _ n: Int, divisor: Float, lo: Int, hi: Int, into partials: UnsafeMutablePointer<Double>
+    ) {
+        let d = Lanes(repeating: divisor)
+        var start = lo
+        while start < hi {
+            let end = min(n, start + block)
+            var acc = Lanes()
+            var i = start
+            if divisor == 1 {
+                while i + lanes <= end {
+                    let v = load(x + i)
+                    acc += v * v
+                    i += lanes
+                }
+            } else {
+                while i + lanes <= end {
+                    let v = load(x + i) / d
+                    store(v, x + i)
+                    acc += v * v
+                    i += lanes
+                }
+            }
+            var partial = Double(acc.sum())
+            while i < end {
+                let v = divisor == 1 ? x[i] : x[i] / divisor
+                x[i] = v
+                partial += Double(v * v)
+                i += 1
+            }
+            partials[start / block] = partial
+            start = end
+        }
     }
 
     /// `Σ x²`.

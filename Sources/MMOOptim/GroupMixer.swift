@@ -6,7 +6,7 @@ import MMOCore
 
 /// Mixes the tensors of compatibility groups across models. Layout and scratch are fixed at
 /// construction; `mix` allocates nothing.
-public final class GroupMixer {
+public final class GroupMixer: LaneJob {
     /// The groups (keys with ≥ 2 models), in order of first appearance.
     public let groups: [CompatibilityGroup]
     /// Model weights w_i, the averages' weights.
@@ -16,8 +16,10 @@ public final class GroupMixer {
     private let memberOffset: [Int]
     private let groupStart: [Int]
     private let groupElements: [Int]
-    /// Weighted sum / average of one group (sized for the largest group).
-    private let scratch: FloatBuffer
+    /// Weighted sum / average of one group (sized for the largest group); one per lane.
+    private var scratch: [FloatBuffer]
+    /// The arguments of the mix in progress on a pool (read by `runLane`).
+    private var pending: (base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool]) = ([], 0, [])
 
     /// A mixer for `groups` over models whose tensor `t` of model `m` starts at element
     /// `offsets[m][t]` of that model's flat buffer.
@@ -39,7 +41,12 @@ public final class GroupMixer {
         self.memberOffset = memberOffset
         self.groupStart = groupStart
         groupElements = groups.map(\.elementCount)
-        scratch = FloatBuffer(count: groups.map(\.elementCount).max() ?? 0)
+        scratch = [FloatBuffer(count: groups.map(\.elementCount).max() ?? 0)]
+    }
+
+    /// Allocates the scratch `mix` needs to run on `lanes` lanes (call before the first such mix).
+    public func reserve(lanes: Int) {
+        while scratch.count < lanes { scratch.append(FloatBuffer(count: scratch[0].count)) }
     }
 
     /// A mixer for models laid out as `stores` (one per model) at `granularity`.
@@ -54,14 +61,35 @@ public final class GroupMixer {
     /// `base[m]` is model m's flat buffer. Models not `active` neither contribute nor receive; a
     /// group left with one active model is not touched (mixing a tensor with itself would only
     /// add rounding). Sums run in member order, so the result is the same on every call.
-    public func mix(_ base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool]) {
+    public func mix(_ base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool], pool: WorkerPool? = nil) {
         if coefficient == 0 { return }
+        guard let pool, pool.lanes > 1 else {
+            mix(base, coefficient: coefficient, active: active, lane: 0, lanes: 1)
+            return
+        }
+        precondition(scratch.count >= pool.lanes, "GroupMixer: reserve(lanes:) before mixing on \(pool.lanes) lanes")
+        pending = (base, coefficient, active)
+        pool.run(self)
+        pending = ([], 0, [])
+    }
+
+    /// One lane of the mix `mix(_:coefficient:active:pool:)` started.
+    public func runLane(_ lane: Int, of lanes: Int) {
+        mix(pending.base, coefficient: pending.coefficient, active: pending.active, lane: lane, lanes: lanes)
+    }
+
+    /// Lane `lane` of `lanes`: the same arithmetic on its slice of every group's elements. Every
+    /// operation is element-wise across members, so how the elements are split cannot change a
+    /// bit of the result.
+    private func mix(_ base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool], lane: Int, lanes: Int) {
         let keep = Float(1 - coefficient)
         let take = Float(coefficient)
-        let sum = scratch.pointer
+        let sum = scratch[lane].pointer
         for g in groups.indices {
             let members = groupStart[g]..<groupStart[g + 1]
-            let n = groupElements[g]
+            let (lo, hi) = FlatKernels.slice(groupElements[g], lane: lane, of: lanes)
+            let n = hi - lo
+            if n == 0 { continue }
             var distinct = 0
             var last = -1
             for k in members where active[memberModel[k]] && memberModel[k] != last {
@@ -74,13 +102,13 @@ public final class GroupMixer {
             for k in members where active[memberModel[k]] {
                 let weight = weights[memberModel[k]]
                 FlatKernels.accumulate(
-                    into: sum, base[memberModel[k]] + memberOffset[k], n, weight: Float(weight), first: first)
+                    into: sum, base[memberModel[k]] + memberOffset[k] + lo, n, weight: Float(weight), first: first)
                 totalWeight += weight
                 first = false
             }
             FlatKernels.divide(sum, n, by: Float(totalWeight))
             for k in members where active[memberModel[k]] {
-                FlatKernels.mix(base[memberModel[k]] + memberOffset[k], sum, n, keep: keep, take: take)
+                FlatKernels.mix(base[memberModel[k]] + memberOffset[k] + lo, sum, n, keep: keep, take: take)
             }
         }
     }

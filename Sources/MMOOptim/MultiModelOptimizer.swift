@@ -48,7 +48,7 @@ public enum OptimizerSetupError: Error, Equatable, CustomStringConvertible {
 ///
 /// Usage per step: each model's backward pass adds into `store.gradients` for
 /// `config.accumulationSteps` micro-batches; then `step(losses:)`; then `zeroGradients()`.
-public final class MultiModelOptimizer {
+public final class MultiModelOptimizer: LaneJob {
     /// The validated configuration.
     public let config: OptimizerConfig
     /// The models, in the order of every per-model array.
@@ -84,6 +84,17 @@ public final class MultiModelOptimizer {
     private var similarityB: [Double]
     private var active: [Bool]
     private var report: StepReport
+    /// Lanes for the element-wise phases (nil: the caller alone); see `use(pool:)`.
+    public private(set) var pool: WorkerPool?
+    /// Per model, the squared-norm partial of every `FlatKernels.block` of its gradient.
+    private let blockPartials: [UnsafeMutablePointer<Double>]
+    /// Per model, this step's clip factor (1: none) and AdamW scalars (with / without decay).
+    private var clipFactor: [Float]
+    private var stepScalars: [(decay: AdamW.Scalars, noDecay: AdamW.Scalars)]
+    /// The element-wise phase `runLane` performs.
+    private enum Phase { case divideAndNorm, clip, adamW }
+    private var phase = Phase.divideAndNorm
+    private var divisor: Float = 1
 
     /// Builds the optimizer: validates `config` and the models, groups compatible tensors and
     /// allocates zeroed moments. Throws `OptimizerConfigError` or `OptimizerSetupError`.
@@ -134,6 +145,15 @@ public final class MultiModelOptimizer {
         similarityA = Array(repeating: 0, count: entries)
         similarityB = Array(repeating: 0, count: entries)
         active = Array(repeating: true, count: n)
+        blockPartials = models.map { model in
+            let blocks = max(1, (model.store.totalCount + FlatKernels.block - 1) / FlatKernels.block)
+            let p = UnsafeMutablePointer<Double>.allocate(capacity: blocks)
+            p.initialize(repeating: 0, count: blocks)
+            return p
+        }
+        clipFactor = Array(repeating: 1, count: n)
+        let unit = AdamW.Scalars(learningRate: 0, step: 1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, decays: false)
+        stepScalars = Array(repeating: (unit, unit), count: n)
         report = StepReport(
             step: 0,
             models: models.map {
@@ -143,6 +163,18 @@ public final class MultiModelOptimizer {
             },
             gradientsShared: false, parametersSynchronized: false, convergenceUpdated: false,
             similarities: similarityPlan.entries, timings: StepTimings())
+    }
+
+    deinit {
+        for p in blockPartials { p.deallocate() }
+    }
+
+    /// Runs the element-wise phases (gradient norms, clipping, sharing, AdamW, sync) split across
+    /// `pool`'s lanes. Every lane works on whole 4096-element blocks of each buffer and the norm
+    /// partials are added in block order, so results are bit-identical for any lane count.
+    public func use(pool: WorkerPool?) {
+        self.pool = pool
+        if let pool { mixer.reserve(lanes: pool.lanes) }
     }
 
     // MARK: - Queries
@@ -195,24 +227,32 @@ public final class MultiModelOptimizer {
 
         // 1. Accumulated sum → mean, global norm, non-finite guard, clipping.
         let divisor = Float(config.accumulationSteps)
+        self.divisor = divisor
+        runPhase(.divideAndNorm)
+        var anyClipped = false
         for i in models.indices {
             let count = models[i].store.totalCount
-            let norm = FlatKernels.divideAndSumSquares(gradientBase[i], count, divisor: divisor).squareRoot()
+            var sumSquares = 0.0
+            for b in 0..<((count + FlatKernels.block - 1) / FlatKernels.block) { sumSquares += blockPartials[i][b] }
+            let norm = sumSquares.squareRoot()
             let ok = losses[i].isFinite && norm.isFinite
             active[i] = ok
             var clipped = false
+            clipFactor[i] = 1
             if ok, let maxNorm = config.maxGradientNorm {
                 // torch.nn.utils.clip_grad_norm_: coef = max / (norm + 1e-6), applied when < 1.
                 let coefficient = Float(maxNorm) / (Float(norm) + 1e-6)
                 if coefficient < 1 {
-                    FlatKernels.scale(gradientBase[i], count, by: coefficient)
+                    clipFactor[i] = coefficient
                     clipped = true
+                    anyClipped = true
                 }
             }
             report.models[i].gradientNorm = norm
             report.models[i].clipped = clipped
             report.models[i].skipped = !ok
         }
+        if anyClipped { runPhase(.clip) }
         report.timings.clip = clock.lap()
 
         // Cross-model similarity of the gradients as they are before mixing (§5.2).
@@ -229,19 +269,14 @@ public final class MultiModelOptimizer {
         for i in models.indices { report.models[i].learningRate = learningRate(model: i, step: t) }
         report.timings.learningRate = clock.lap()
 
-        // 4. AdamW, PyTorch semantics, on the models that passed the guard.
+        // 4. AdamW, PyTorch semantics, on the models that passed the guard; element-wise, so
+        // each lane takes its blocks of every decay run.
         for i in models.indices where active[i] {
             adamSteps[i] += 1
             let lr = report.models[i].learningRate
-            let withDecay = scalars(lr: lr, step: adamSteps[i], decays: true)
-            let withoutDecay = scalars(lr: lr, step: adamSteps[i], decays: false)
-            for run in decayRuns[i] {
-                AdamW.update(
-                    parameters: valueBase[i] + run.offset, gradients: gradientBase[i] + run.offset,
-                    expAvg: expAvg[i].pointer + run.offset, expAvgSq: expAvgSq[i].pointer + run.offset,
-                    count: run.count, scalars: run.decays ? withDecay : withoutDecay)
-            }
+            stepScalars[i] = (scalars(lr: lr, step: adamSteps[i], decays: true), scalars(lr: lr, step: adamSteps[i], decays: false))
         }
+        runPhase(.adamW)
         report.timings.adamW = clock.lap()
 
         // 5. Parameter synchronization (Alg. 2).
@@ -282,7 +317,41 @@ public final class MultiModelOptimizer {
 
     /// Alg. 1 (on gradients) or Alg. 2 (on values) over the models active this step.
     private func mixGroups(_ base: [UnsafeMutablePointer<Float>], coefficient: Double) {
-        mixer.mix(base, coefficient: coefficient, active: active)
+        mixer.mix(base, coefficient: coefficient, active: active, pool: pool)
+    }
+
+    private func runPhase(_ phase: Phase) {
+        self.phase = phase
+        if let pool { pool.run(self) } else { runLane(0, of: 1) }
+    }
+
+    /// Lane `lane` of `lanes` of the current phase: its blocks of every model's buffers.
+    public func runLane(_ lane: Int, of lanes: Int) {
+        switch phase {
+        case .divideAndNorm:
+            for i in models.indices {
+                let count = models[i].store.totalCount
+                let (lo, hi) = FlatKernels.slice(count, lane: lane, of: lanes)
+                FlatKernels.divideAndBlockSums(gradientBase[i], count, divisor: divisor, lo: lo, hi: hi, into: blockPartials[i])
+            }
+        case .clip:
+            for i in models.indices where clipFactor[i] != 1 {
+                let (lo, hi) = FlatKernels.slice(models[i].store.totalCount, lane: lane, of: lanes)
+                FlatKernels.scale(gradientBase[i] + lo, hi - lo, by: clipFactor[i])
+            }
+        case .adamW:
+            for i in models.indices where active[i] {
+                for run in decayRuns[i] {
+                    let (lo, hi) = FlatKernels.slice(run.count, lane: lane, of: lanes)
+                    if hi == lo { continue }
+                    let offset = run.offset + lo
+                    AdamW.update(
+                        parameters: valueBase[i] + offset, gradients: gradientBase[i] + offset,
+                        expAvg: expAvg[i].pointer + offset, expAvgSq: expAvgSq[i].pointer + offset,
+                        count: hi - lo, scalars: run.decays ? stepScalars[i].decay : stepScalars[i].noDecay)
+                }
+            }
+        }
     }
 
     private func computeSimilarities() {

@@ -142,6 +142,17 @@ public struct DataConfig: Codable, Hashable, Sendable {
     }
 }
 
+/// How the models of a joint step share the machine.
+public enum Concurrency: String, Codable, CaseIterable, Sendable {
+    /// One model after the other, each using `threads` OpenBLAS threads (the behaviour of runs
+    /// saved before the field existed).
+    case sequential
+    /// The models side by side, one thread per model (up to `threads` at a time), each model's
+    /// BLAS on its own thread (OpenBLAS set to 1 thread). Bit-identical to `sequential` with
+    /// `threads: 1`, whatever `threads` is.
+    case models
+}
+
 /// Loop settings.
 public struct TrainingConfig: Codable, Hashable, Sendable {
     /// Passes over the training data (ignored when `maxSteps` is set).
@@ -164,12 +175,23 @@ public struct TrainingConfig: Codable, Hashable, Sendable {
     public var threads: Int = 2
     /// zstd level of checkpoints.
     public var compressionLevel: Int?
+    /// Models one after the other or side by side. A config (or checkpoint) without the field
+    /// is `sequential`, so runs saved before it existed resume exactly as they ran.
+    public var concurrency: Concurrency = .sequential
 
     public init() {}
 
+    /// The OpenBLAS thread count the run sets: `threads`, or 1 when the models run side by side
+    /// (each model's products on its own thread; OpenBLAS's count is process-wide).
+    public var blasThreads: Int { concurrency == .models ? 1 : threads }
+
+    /// Threads that compute models at once: 1, or with `models` up to `threads` (at most one
+    /// per model).
+    public func modelLanes(models: Int) -> Int { concurrency == .models ? max(1, min(threads, models)) : 1 }
+
     enum CodingKeys: String, CodingKey, CaseIterable {
         case epochs, maxSteps, batchSize, evalEvery, checkpointEvery, keepLast, keepBestPerModel, logEvery,
-            threads, compressionLevel
+            threads, compressionLevel, concurrency
     }
 
     public init(from decoder: Decoder) throws {
@@ -186,6 +208,7 @@ public struct TrainingConfig: Codable, Hashable, Sendable {
         logEvery = try c.decodeIfPresent(Int.self, forKey: .logEvery) ?? d.logEvery
         threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? d.threads
         compressionLevel = try c.decodeIfPresent(Int.self, forKey: .compressionLevel)
+        concurrency = try c.decodeIfPresent(Concurrency.self, forKey: .concurrency) ?? d.concurrency
     }
 }
 

@@ -77,11 +77,14 @@ extension Trainer {
                 field: "--max-steps / --epochs",
                 reason: "the checkpoint is at step \(progress.step), past the requested total of \(progress.totalSteps) steps")
         }
-        BLAS.setThreads(config.training.threads)
+        BLAS.setThreads(config.training.blasThreads)
         var warnings: [String] = []
-        if config.training.threads != state.threads {
+        // What decides the bits is the BLAS thread count each model's products use: `threads`,
+        // or 1 with `concurrency: models` (so switching between `models` and `sequential` with
+        // `threads: 1` keeps a run exact).
+        if config.training.blasThreads != state.threads {
             warnings.append(
-                "resuming with \(config.training.threads) BLAS threads, the run used \(state.threads); results will not be bit-identical to an uninterrupted run")
+                "resuming with \(config.training.blasThreads) BLAS threads per model, the run used \(state.threads); results will not be bit-identical to an uninterrupted run")
         }
         let folder = runDirectory ?? checkpoint.deletingLastPathComponent()
         // Continuing into the checkpoint's own folder rewinds that run; another folder that holds

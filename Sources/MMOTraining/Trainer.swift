@@ -29,7 +29,7 @@ public struct RunSummary: Sendable {
 }
 
 /// A joint training run over several classifiers.
-public final class Trainer {
+public final class Trainer: LaneJob {
     public let config: RunConfig
     public let run: RunDirectory
     public let names: [String]
@@ -52,8 +52,16 @@ public final class Trainer {
     let sampler: EpochSampler
     private var order: [Int] = []
     private var orderEpoch = -1
-    private var lossSums: [Float]
     var stepLosses: [Float]
+    /// The threads that run the models side by side (`training.concurrency: models`); one lane
+    /// (the caller) for `sequential`. Model m always runs on lane `m % lanes`.
+    let pool: WorkerPool
+    /// Per-model loss sums written by the model's own lane (raw memory: lanes write distinct
+    /// slots at once, which a Swift array's exclusive access would not allow).
+    private let laneLosses: UnsafeMutablePointer<Float>
+    /// The micro-batches of the current step (slices of `order`), collected before the models run.
+    private var microBatches: [ArraySlice<Int>] = []
+    private let laneResults: UnsafeMutablePointer<EvalResult?>
 
     /// Builds a run from its parts (used by `start` and by checkpoint restore).
     init(config: RunConfig, run: RunDirectory, data: PreparedData, models: [SequenceClassifier], progress: TrainingProgress) throws {
@@ -73,8 +81,15 @@ public final class Trainer {
             TokenBatch(maxBatchSize: config.training.batchSize, maxSequenceLength: config.data.maxLength)
         }
         sampler = EpochSampler(count: data.train.count, batchSize: config.training.batchSize, seed: config.seed)
-        lossSums = [Float](repeating: 0, count: models.count)
-        stepLosses = lossSums
+        stepLosses = [Float](repeating: 0, count: models.count)
+        // OpenBLAS's thread count is process-wide: 1 when the models run side by side.
+        BLAS.setThreads(config.training.blasThreads)
+        pool = WorkerPool(lanes: config.training.modelLanes(models: models.count))
+        laneLosses = .allocate(capacity: models.count)
+        laneLosses.initialize(repeating: 0, count: models.count)
+        microBatches.reserveCapacity(config.optimizer.accumulationSteps)
+        laneResults = .allocate(capacity: models.count)
+        laneResults.initialize(repeating: nil, count: models.count)
         var optimizerConfig = config.optimizer
         optimizerConfig.totalSteps = progress.totalSteps
         optimizer = try MultiModelOptimizer(
@@ -82,6 +97,13 @@ public final class Trainer {
                 OptimizedModel(name: $0.name, store: $1.parameters, weight: Double($0.weight))
             },
             config: optimizerConfig)
+        if pool.lanes > 1 { optimizer.use(pool: pool) }
+    }
+
+    deinit {
+        laneLosses.deallocate()
+        laneResults.deinitialize(count: models.count)
+        laneResults.deallocate()
     }
 
     /// Optimizer steps for `config` over a training set of `count` examples.
@@ -112,7 +134,7 @@ public final class Trainer {
                 path: runDirectory.path,
                 reason: "already holds a run (last.mmo); continue it with --resume \(last.path) or choose another --run-dir")
         }
-        BLAS.setThreads(config.training.threads)
+        BLAS.setThreads(config.training.blasThreads)
         let data = try PreparedData.load(config)
         let architectures = data.modelConfigs(config)
         try ConfigLimits.checkMemory(
@@ -133,36 +155,53 @@ public final class Trainer {
     /// MultiModelOptimizer. Returns the optimizer's report.
     @discardableResult
     public func step() -> StepReport {
-        for i in lossSums.indices { lossSums[i] = 0 }
+        // The step's micro-batches first (the cursor and the epoch's order advance here, on the
+        // caller), then every model works through them on its lane: model m does exactly the
+        // same operations in the same order whichever lane or mode runs it.
         let accumulation = config.optimizer.accumulationSteps
+        microBatches.removeAll(keepingCapacity: true)
         for _ in 0..<accumulation {
             if progress.cursor.epoch != orderEpoch {
                 order = sampler.order(epoch: progress.cursor.epoch)
                 orderEpoch = progress.cursor.epoch
             }
             let (indices, next) = sampler.batch(at: progress.cursor, order: order)
-            for m in models.indices {
-                trainSets[m].fill(batches[m], indices: indices)
-                lossSums[m] += models[m].forward(batches[m], training: true)
-                models[m].backward()
-            }
+            microBatches.append(indices)
             progress.cursor = next
             progress.examplesSeen += indices.count
         }
-        for i in lossSums.indices { stepLosses[i] = lossSums[i] / Float(accumulation) }
+        pool.run(self)
+        for i in stepLosses.indices { stepLosses[i] = laneLosses[i] / Float(accumulation) }
         let report = optimizer.step(losses: stepLosses)
         for model in models { model.parameters.zeroGradients() }
         progress.step += 1
         return report
     }
 
-    /// Evaluates every model on the validation set.
+    /// Lane `lane`'s models of the step: m = lane, lane + lanes, … (a fixed assignment).
+    public func runLane(_ lane: Int, of lanes: Int) {
+        var m = lane
+        while m < models.count {
+            var sum: Float = 0
+            for indices in microBatches {
+                trainSets[m].fill(batches[m], indices: indices)
+                sum += models[m].forward(batches[m], training: true)
+                models[m].backward()
+            }
+            laneLosses[m] = sum
+            m += lanes
+        }
+    }
+
+    /// Evaluates every model on the validation set (side by side with `concurrency: models`).
     public func evaluate() -> [String: EvalResult] {
-        var results: [String: EvalResult] = [:]
-        for m in models.indices {
-            results[names[m]] = Evaluator.evaluate(
+        let slots = laneResults
+        pool.forEach(models.count) { m in
+            slots[m] = Evaluator.evaluate(
                 models[m], on: validationSets[m], batch: batches[m], batchSize: config.training.batchSize)
         }
+        var results: [String: EvalResult] = [:]
+        for m in models.indices { results[names[m]] = laneResults[m] }
         return results
     }
 

@@ -1,6 +1,11 @@
-// `mmo-bench step`: one joint training step of the paper's setup at the `small` config — three
-// models (BERT, GPT-2, RoBERTa), `accumulation` micro-batches of forward + backward each, then
-// the MultiModelOptimizer — and the share of the step each optimizer phase takes.
+// `mmo-bench step`: one joint training step of the paper's setup — three models (BERT, GPT-2,
+// RoBERTa), `accumulation` micro-batches of forward + backward each, then the
+// MultiModelOptimizer — exactly as `Trainer.step` runs it (`--concurrency models`: the models
+// side by side on a `WorkerPool`, one lane per model, OpenBLAS at 1 thread). Prints the share of
+// the step each optimizer phase takes, the step's achieved GFLOP/s beside single-call and
+// concurrent sgemm GFLOP/s measured in the same run, and peak resident memory beside the sum of
+// parameters, gradients, moments and activations. `tools/bench_joint.py` runs it beside a
+// plain-PyTorch joint step.
 import ArgumentParser
 import Foundation
 import MMOCore
@@ -11,27 +16,43 @@ import MMOOptim
 struct StepBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "step",
-        abstract: "A joint training step of three small models: forward/backward vs. optimizer phases.")
+        abstract: "A joint training step of three models: forward/backward vs. optimizer phases, GFLOP/s, memory.")
 
-    @Option(help: "OpenBLAS threads.")
+    @Option(help: "Threads: OpenBLAS threads (sequential) or model lanes (models).")
     var threads = 2
+    @Option(help: "sequential (models one after the other, BLAS on --threads) or models (side by side, BLAS 1 thread each).")
+    var concurrency = "sequential"
+    @Option(help: "Model lanes with --concurrency models (default: one per model).")
+    var lanes: Int?
+    @Option(name: .customLong("config"), help: "Benchmark config: tiny or small.")
+    var configName = "small"
     @Option(help: "Timed steps (medians are reported).")
     var steps = 10
     @Option(help: "Micro-batches per step (paper: 2).")
     var accumulation = 2
+    @Flag(help: "Skip the sgemm reference measurement.")
+    var noGemm = false
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
     func validate() throws {
-        guard threads >= 1, steps >= 1, accumulation >= 1 else {
-            throw ValidationError("--threads, --steps and --accumulation must be at least 1")
+        guard threads >= 1, steps >= 1, accumulation >= 1, (lanes ?? 1) >= 1 else {
+            throw ValidationError("--threads, --steps, --lanes and --accumulation must be at least 1")
+        }
+        guard ["sequential", "models"].contains(concurrency) else {
+            throw ValidationError("--concurrency must be sequential or models")
+        }
+        guard ModelBenchConfig.all.contains(where: { $0.name == configName }) else {
+            throw ValidationError("--config must be tiny or small")
         }
     }
 
     func run() throws {
-        BLAS.setThreads(threads)
-        let bench = ModelBenchConfig.all.first { $0.name == "small" }!
+        let concurrent = concurrency == "models"
+        BLAS.setThreads(concurrent ? 1 : threads)
+        let bench = ModelBenchConfig.all.first { $0.name == configName }!
         let families: [(String, ModelFamily, Double)] = [("bert", .bert, 1.0), ("gpt2", .gpt2, 0.8), ("roberta", .roberta, 1.2)]
+        let rssStart = residentBytes()
         var models: [any SequenceClassifier] = []
         var batches: [TokenBatch] = []
         for (i, (_, family, _)) in families.enumerated() {
@@ -39,6 +60,7 @@ struct StepBench: ParsableCommand {
             models.append(try makeClassifier(config: config, seed: UInt64(i + 1)))
             batches.append(ModelsBench.makeBatch(bench, config))
         }
+        let rssModels = residentBytes()
         var config = OptimizerConfig()  // paper §4.4: sharing every step, sync every 10
         config.accumulationSteps = accumulation
         config.warmupSteps = 2
@@ -47,26 +69,36 @@ struct StepBench: ParsableCommand {
         let optimizer = try MultiModelOptimizer(
             models: zip(families, models).map { OptimizedModel(name: $0.0, store: $1.parameters, weight: $0.2) },
             config: config)
-        var losses = [Float](repeating: 0, count: models.count)
+        let rssOptimizer = residentBytes()
+        let pool = WorkerPool(lanes: concurrent ? (lanes ?? models.count) : 1)
+        if pool.lanes > 1 { optimizer.use(pool: pool) }
+        let losses = UnsafeMutablePointer<Float>.allocate(capacity: models.count)
+        defer { losses.deallocate() }
+        var stepLosses = [Float](repeating: 0, count: models.count)
         var forwardBackward: [Double] = []
         var timings: [StepTimings] = []
+        var rssFirstStep = 0
         for step in 0..<(steps + 1) {
-            let start = DispatchTime.now().uptimeNanoseconds
-            for i in losses.indices { losses[i] = 0 }
-            for _ in 0..<accumulation {
-                for (i, model) in models.enumerated() {
-                    losses[i] += model.forward(batches[i], training: true)
-                    model.backward()
+            let start = monotonicSeconds()
+            pool.forEach(models.count) { i in
+                var sum: Float = 0
+                for _ in 0..<accumulation {
+                    sum += models[i].forward(batches[i], training: true)
+                    models[i].backward()
                 }
+                losses[i] = sum
             }
-            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            let report = optimizer.step(losses: losses.map { $0 / Float(accumulation) })
+            let elapsed = monotonicSeconds() - start
+            for i in stepLosses.indices { stepLosses[i] = losses[i] / Float(accumulation) }
+            let report = optimizer.step(losses: stepLosses)
             optimizer.zeroGradients()
+            if step == 0 { rssFirstStep = residentBytes() }
             if step > 0 {  // the first step warms caches and workspaces
                 forwardBackward.append(elapsed)
                 timings.append(report.timings)
             }
         }
+        let peakRSS = peakResidentBytes()
         func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
         let fb = median(forwardBackward)
         let clip = median(timings.map(\.clip)), share = median(timings.map(\.sharing))
@@ -75,6 +107,14 @@ struct StepBench: ParsableCommand {
         let syncAmortised = sync / 10  // paper: every 10 steps
         let optimizerTotal = clip + share + adam + syncAmortised + lr
         let step = fb + optimizerTotal
+        let flops = Double(accumulation) * models.map { Self.trainingFlops($0.config, bench) }.reduce(0, +)
+        let gemm = noGemm ? nil : Self.gemmReference(bench, lanes: 2)
+        BLAS.setThreads(concurrent ? 1 : threads)
+        let parameters = models.map(\.parameters.totalCount).reduce(0, +)
+        // Parameters, gradients and two AdamW moments: 16 bytes per parameter; activations as the
+        // first step's growth of resident memory (the models' arenas are sized then).
+        let stateBytes = 16 * parameters
+        let activationBytes = max(0, rssFirstStep - rssOptimizer)
         let rows: [(String, Double)] = [
             ("forward+backward (3 models × \(accumulation) micro-batches)", fb),
             ("clip / average / NaN guard", clip),
@@ -85,16 +125,98 @@ struct StepBench: ParsableCommand {
             ("joint step", step),
         ]
         if json {
-            let object = Dictionary(uniqueKeysWithValues: rows.map { ($0.0, $0.1 * 1000) })
-            let data = try JSONSerialization.data(withJSONObject: ["milliseconds": object, "threads": threads, "sharingPlusSyncFraction": (share + syncAmortised) / step, "optimizerFraction": optimizerTotal / step], options: [.sortedKeys, .prettyPrinted])
+            var object: [String: Any] = [
+                "milliseconds": Dictionary(uniqueKeysWithValues: rows.map { ($0.0, $0.1 * 1000) }),
+                "config": bench.name, "threads": threads, "concurrency": concurrency, "lanes": pool.lanes,
+                "accumulation": accumulation, "stepMilliseconds": step * 1000,
+                "minStepMilliseconds": (forwardBackward.min() ?? fb) * 1000 + optimizerTotal * 1000,
+                "optimizerMilliseconds": optimizerTotal * 1000,
+                "sharingPlusSyncFraction": (share + syncAmortised) / step, "optimizerFraction": optimizerTotal / step,
+                "stepGFLOP": flops / 1e9, "stepGFLOPS": flops / step / 1e9,
+                "parameters": parameters, "stateBytes": stateBytes, "activationBytes": activationBytes,
+                "peakRSSBytes": peakRSS, "baselineRSSBytes": rssStart, "modelsRSSBytes": rssModels,
+            ]
+            if let gemm {
+                object["sgemmShape"] = gemm.shape
+                object["sgemmSingleGFLOPS"] = gemm.single
+                object["sgemmTwoThreadGFLOPS"] = gemm.twoThreads
+                object["sgemmConcurrentGFLOPS"] = gemm.concurrent
+            }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        print("joint step, small config (hidden 256, 4 layers, seq 64, batch 16), \(threads) BLAS threads, median of \(steps)")
+        print(
+            "joint step, \(bench.name) config (hidden \(bench.hiddenSize), \(bench.numLayers) layers, seq \(bench.sequenceLength), batch \(bench.batchSize)), "
+                + (concurrent ? "models side by side on \(pool.lanes) lanes, BLAS 1 thread" : "sequential, \(threads) BLAS threads")
+                + ", median of \(steps)")
         for (name, seconds) in rows {
             let label = name + String(repeating: " ", count: max(0, 58 - name.count))
             print("  " + label + String(format: " %9.2f ms  %5.1f%%", seconds * 1000, 100 * seconds / step))
         }
         print(String(format: "  sharing + sync: %.2f%% of the step; whole optimizer: %.2f%%", 100 * (share + syncAmortised) / step, 100 * optimizerTotal / step))
+        print(String(format: "  step: %.1f GFLOP of products, %.1f GFLOP/s", flops / 1e9, flops / step / 1e9))
+        if let gemm {
+            print(String(
+                format: "  sgemm %@: 1 call on 1 thread %.1f GFLOP/s, 1 call on 2 threads %.1f, 2 concurrent 1-thread calls %.1f (step = %.0f%% of concurrent)",
+                gemm.shape, gemm.single, gemm.twoThreads, gemm.concurrent, 100 * flops / step / 1e9 / gemm.concurrent))
+        }
+        let mb = 1.0 / 1_048_576
+        print(String(
+            format: "  memory: peak RSS %.1f MB; parameters+gradients+moments %.1f MB (%d parameters) + activations %.1f MB = %.1f MB; process baseline %.1f MB",
+            Double(peakRSS) * mb, Double(stateBytes) * mb, parameters, Double(activationBytes) * mb,
+            Double(stateBytes + activationBytes) * mb, Double(rssStart) * mb))
     }
+
+    /// Floating-point operations of the matrix products of one forward + backward of `config` on
+    /// the benchmark batch (padded length): per layer the four attention projections and the two
+    /// FFN layers (2·BT·in·out each) and the two attention products (2·B·T²·C each); backward
+    /// costs twice the forward. Embeddings, norms and the head are left out (they are not products
+    /// or are negligible).
+    static func trainingFlops(_ config: ModelConfig, _ bench: ModelBenchConfig) -> Double {
+        let B = Double(bench.batchSize), T = Double(bench.sequenceLength)
+        let C = Double(config.hiddenSize), I = Double(config.intermediateSize)
+        let perLayer = 2 * B * T * (4 * C * C + 2 * C * I) + 2 * 2 * B * T * T * C
+        return 3 * Double(config.numLayers) * perLayer
+    }
+
+    /// sgemm GFLOP/s at the step's most common product shape (tokens × hidden → FFN): one call on
+    /// 1 OpenBLAS thread, one call on 2 threads, and `lanes` concurrent 1-thread calls from a
+    /// `WorkerPool` (aggregate), the ceiling of `concurrency: models`.
+    static func gemmReference(_ bench: ModelBenchConfig, lanes: Int) -> (shape: String, single: Double, twoThreads: Double, concurrent: Double) {
+        let m = bench.batchSize * bench.sequenceLength, n = bench.intermediateSize, k = bench.hiddenSize
+        let a = (0..<lanes).map { _ in FloatBuffer(count: m * k) }
+        let b = (0..<lanes).map { _ in FloatBuffer(count: n * k) }
+        let c = (0..<lanes).map { _ in FloatBuffer(count: m * n) }
+        var rng = PhiloxRNG(seed: 5, stream: "bench/gemm")
+        for buffer in a + b { rng.fillNormal(buffer.pointer, count: buffer.count, std: 1) }
+        let flops = 2.0 * Double(m * n * k)
+        func one(_ lane: Int) {
+            BLAS.gemm(
+                transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a[lane].pointer, lda: k,
+                b: b[lane].pointer, ldb: k, beta: 0, c: c[lane].pointer, ldc: n)
+        }
+        BLAS.setThreads(1)
+        let single = medianSecondsPerCall(runs: 5, minRunTime: 0.1) { one(0) }
+        let pool = WorkerPool(lanes: lanes)
+        let concurrent = medianSecondsPerCall(runs: 5, minRunTime: 0.1) { pool.run { one($0) } }
+        BLAS.setThreads(2)
+        let two = medianSecondsPerCall(runs: 5, minRunTime: 0.1) { one(0) }
+        return ("m=\(m) n=\(n) k=\(k)", flops / single / 1e9, flops / two / 1e9, Double(lanes) * flops / concurrent / 1e9)
+    }
+}
+
+/// Current resident set size of this process (`/proc/self/statm`), 0 where unavailable.
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// Peak resident set size of this process (`getrusage`, kilobytes on Linux).
+func peakResidentBytes() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Int(usage.ru_maxrss) * 1024
 }

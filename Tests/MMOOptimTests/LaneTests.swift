@@ -1,0 +1,99 @@
+// The optimizer's element-wise phases on a `WorkerPool` (issue "Speed"): norms, clipping,
+// sharing, AdamW and sync split across lanes give bit-identical parameters, moments and reports
+// to the single-lane step, and a step still allocates nothing.
+import CMallocCounter
+import MMOCore
+import XCTest
+
+@testable import MMOOptim
+
+final class LaneTests: XCTestCase {
+    /// Three models whose tensors span several 4096-element blocks (lanes get real work), with
+    /// shared and unshared keys, decay and no-decay runs, odd sizes (SIMD tails).
+    func bigModels() -> [ParameterStore] {
+        let shapes: [[(String, [Int], ParameterKind, String, Int?)]] = [
+            [("emb", [997, 24], .embedding, "embedding.word", nil), ("ln", [24], .norm, "norm.weight", nil),
+             ("q", [24, 700], .attention, "attention.query.weight", 0), ("fc", [96, 300], .ffn, "ffn.in.weight", 0)],
+            [("emb", [997, 24], .embedding, "embedding.word", nil), ("q", [24, 700], .attention, "attention.query.weight", 0),
+             ("fc.b", [301], .ffn, "ffn.in.bias", 0)],
+            [("emb", [997, 24], .embedding, "embedding.word", nil), ("ln", [24], .norm, "norm.weight", nil),
+             ("fc", [96, 300], .ffn, "ffn.in.weight", 0), ("head", [2, 24], .head, "head.out.weight", nil)],
+        ]
+        return shapes.enumerated().map { m, list in
+            makeStore(list.map { spec("m\(m).\($0.0)", $0.1, $0.2, $0.3, block: $0.4) }, seed: UInt64(m + 3))
+        }
+    }
+
+    func config() -> OptimizerConfig {
+        var c = OptimizerConfig()
+        c.learningRate = 1e-2
+        c.accumulationSteps = 2
+        c.warmupSteps = 2
+        c.totalSteps = 40
+        c.maxGradientNorm = 250  // some steps clip, some do not
+        c.syncEvery = 2
+        c.convergenceWindow = 3
+        c.convergenceEvery = 1
+        return c
+    }
+
+    func run(lanes: Int, steps: Int) throws -> (stores: [ParameterStore], optimizer: MultiModelOptimizer, norms: [Double]) {
+        let stores = bigModels()
+        let optimizer = try MultiModelOptimizer(
+            models: stores.enumerated().map { OptimizedModel(name: "m\($0)", store: $1, weight: 1 + Double($0) * 0.2) },
+            config: config())
+        if lanes > 1 { optimizer.use(pool: WorkerPool(lanes: lanes)) }
+        var norms: [Double] = []
+        for t in 1...steps {
+            for (m, s) in stores.enumerated() { fillGradient(s, model: m, step: t, scale: Float(t % 3 + 1)) }
+            if t == 4 { stores[2].gradients.pointer[5000] = .infinity }
+            let report = optimizer.step(losses: [1 / Float(t), 2 / Float(t), 1.5 / Float(t)])
+            norms += report.models.map(\.gradientNorm)
+            optimizer.zeroGradients()
+        }
+        return (stores, optimizer, norms)
+    }
+
+    func testLanesGiveTheSameBits() throws {
+        let one = try run(lanes: 1, steps: 8)
+        XCTAssertTrue(one.norms.contains { $0 > 250 } && one.norms.contains { $0 < 250 }, "clipping both on and off")
+        for lanes in [2, 3] {
+            let many = try run(lanes: lanes, steps: 8)
+            XCTAssertEqual(many.norms.map(\.bitPattern), one.norms.map(\.bitPattern), "\(lanes) lanes: norms")
+            for m in 0..<3 {
+                XCTAssertEqual(bits(many.stores[m].values), bits(one.stores[m].values), "\(lanes) lanes: model \(m) values")
+                XCTAssertEqual(bits(many.optimizer.expAvg[m]), bits(one.optimizer.expAvg[m]), "\(lanes) lanes: model \(m) m")
+                XCTAssertEqual(bits(many.optimizer.expAvgSq[m]), bits(one.optimizer.expAvgSq[m]), "\(lanes) lanes: model \(m) v")
+            }
+        }
+    }
+
+    func testAStepOnLanesAllocatesNothing() throws {
+        #if DEBUG
+            throw XCTSkip("the no-allocation guarantee is for optimized builds")
+        #endif
+        try XCTSkipUnless(mmo_allocation_counting_available() != 0, "allocation counting needs glibc")
+        let stores = bigModels()
+        let optimizer = try MultiModelOptimizer(
+            models: stores.enumerated().map { OptimizedModel(name: "m\($0)", store: $1, weight: 1) }, config: config())
+        let pool = WorkerPool(lanes: 2)
+        optimizer.use(pool: pool)
+        let losses: [Float] = [1, 1, 1]
+        for t in 1...4 {
+            for (m, s) in stores.enumerated() { fillGradient(s, model: m, step: t) }
+            optimizer.step(losses: losses)
+        }
+        final class Touch: LaneJob {
+            let stores: [ParameterStore]
+            init(_ stores: [ParameterStore]) { self.stores = stores }
+            func runLane(_ lane: Int, of lanes: Int) { stores[lane].gradients.pointer[0] = 0.5 }
+        }
+        let job = Touch(stores)
+        let before = mmo_allocation_count()
+        for _ in 5...20 {
+            optimizer.step(losses: losses)
+            pool.run(job)  // the pool on its own, as the trainer's step uses it
+        }
+        XCTAssertEqual(mmo_allocation_count() - before, 0, "allocations during 16 steps on 2 lanes")
+    }
+}
