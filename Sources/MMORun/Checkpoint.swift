@@ -202,7 +202,14 @@ public enum CheckpointNames {
 
     /// The groups blob names fall into.
     public enum BlobGroup: String, Codable, Sendable, CaseIterable {
-        case parameters, firstMoments, secondMoments, other
+        /// `model/<model>/<param>`: parameter values.
+        case parameters
+        /// `optim/<model>/m/<param>`: AdamW first moments.
+        case firstMoments
+        /// `optim/<model>/v/<param>`: AdamW second moments.
+        case secondMoments
+        /// Any name outside this convention.
+        case other
     }
 
     /// Splits a blob name into group, model and parameter.

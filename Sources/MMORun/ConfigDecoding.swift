@@ -16,16 +16,22 @@ struct AnyCodingKey: CodingKey {
 
 /// Why a configuration could not be used; names the file and the field.
 public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    /// The config file's path as given (or `config` for a config built in code).
     public var file: String
+    /// Dotted path of the offending field (`training.batchSize`, `models[1].name`); empty when
+    /// the problem is the whole file (missing, unreadable, not JSON/YAML).
     public var field: String
+    /// What is wrong and, where it helps, what is allowed.
     public var reason: String
 
+    /// An error about `field` of `file`.
     public init(file: String, field: String, reason: String) {
         self.file = file
         self.field = field
         self.reason = reason
     }
 
+    /// `file: field 'field': reason`, or `file: reason` when no field is named.
     public var description: String {
         field.isEmpty ? "\(file): \(reason)" : "\(file): field '\(field)': \(reason)"
     }

@@ -6,6 +6,7 @@ import Foundation
 /// Appends JSON lines to a run's metrics file.
 public final class MetricsLog {
     private let handle: FileHandle
+    /// The `metrics.jsonl` file being appended to.
     public let url: URL
     private let encoder: JSONEncoder
 

@@ -22,20 +22,31 @@ public enum ModelSize: String, Codable, CaseIterable, Sendable {
 
 /// One model of the run.
 public struct ModelEntry: Codable, Hashable, Sendable {
-    /// Free name, used in checkpoints, metrics and file names (letters, digits, `-`, `_`).
+    /// Free name, used in checkpoints, metrics and file names: required, unique, ASCII letters,
+    /// digits, `-`, `_`, at most 64 characters.
     public var name: String
+    /// Architecture family (`bert`, `gpt2`, `roberta`), with Hugging Face
+    /// `…ForSequenceClassification` semantics; required.
     public var family: ModelFamily
-    /// The paper's model weight w_i (§3.5).
+    /// The paper's model weight w_i (§3.5): scales gradient sharing, parameter sync and the
+    /// learning rate; in (0, 1000000], default 1.
     public var weight: Float = 1
+    /// Size preset the architecture starts from (default `small`); the fields below override it.
     public var size: ModelSize = .small
-    /// Overrides of the preset.
+    /// Hidden width, overriding the preset; a multiple of `numHeads`, 1…16,384.
     public var hiddenSize: Int?
+    /// Transformer blocks, overriding the preset; 1…256.
     public var numLayers: Int?
+    /// Attention heads per block, overriding the preset; 1…1,024.
     public var numHeads: Int?
+    /// Feed-forward inner width, overriding the preset; 1…65,536.
     public var intermediateSize: Int?
+    /// Dropout probability on hidden states, in [0, 1), default 0.1 (off in evaluation).
     public var hiddenDropout: Float = 0.1
+    /// Dropout probability on attention weights, in [0, 1), default 0.1 (off in evaluation).
     public var attentionDropout: Float = 0.1
 
+    /// A model with preset dimensions and default dropout.
     public init(name: String, family: ModelFamily, weight: Float, size: ModelSize = .small) {
         self.name = name
         self.family = family
@@ -48,6 +59,8 @@ public struct ModelEntry: Codable, Hashable, Sendable {
             attentionDropout
     }
 
+    /// Decodes a `models[]` entry: `name` and `family` required, the rest defaulted; unknown
+    /// fields are errors.
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -91,6 +104,7 @@ extension SpecialTokenScheme {
 
 /// Where the examples come from and how text becomes tokens.
 public struct DataConfig: Codable, Hashable, Sendable {
+    /// Where a run's examples come from (`data.source`).
     public enum Source: String, Codable, CaseIterable, Sendable {
         /// The paper's template sentences (§4.2), generated from the run seed.
         case synthetic
@@ -98,24 +112,35 @@ public struct DataConfig: Codable, Hashable, Sendable {
         case files
     }
 
+    /// Synthetic template sentences or files; default `synthetic`.
     public var source: Source = .synthetic
+    /// Training file; required with `source: files`. Relative paths are relative to the working
+    /// directory.
     public var train: String?
+    /// Validation file; required with `source: files`. Relative paths are relative to the working
+    /// directory.
     public var validation: String?
-    /// File format; inferred from the extension when omitted.
+    /// File format (`tsv`, `csv`, `jsonl`); inferred from the extension when omitted.
     public var format: TextFileFormat?
+    /// Header name (TSV/CSV) or key (JSONL) of the text; default `sentence`.
     public var textColumn: String = "sentence"
+    /// Header name (TSV/CSV) or key (JSONL) of the label; default `label`.
     public var labelColumn: String = "label"
     /// Raw label values in class order; inferred from the training file when omitted.
     public var labels: [String]?
-    /// Synthetic split sizes (paper: 500 / 100).
+    /// Synthetic training sentences (paper: 500); 1…10,000,000.
     public var syntheticTrain: Int = 500
+    /// Synthetic validation sentences (paper: 100); 1…10,000,000.
     public var syntheticValidation: Int = 100
-    /// Most frequent training words kept (specials excluded).
+    /// Most frequent training words kept (specials excluded); default 8000, 1…10,000,000.
     public var vocabularyLimit: Int = 8000
-    /// Longest sequence in tokens, specials included (also the models' position count).
+    /// Longest sequence in tokens, specials included (also the models' position count); longer
+    /// texts are cut. Default 64, 3…8,192.
     public var maxLength: Int = 64
+    /// Lowercase text before splitting it into words; default true.
     public var lowercase: Bool = true
 
+    /// Every field at its default: 500 / 100 synthetic sentences, 8000 words, 64 tokens.
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -123,6 +148,7 @@ public struct DataConfig: Codable, Hashable, Sendable {
             syntheticValidation, vocabularyLimit, maxLength, lowercase
     }
 
+    /// Decodes the `data` section, absent fields at their defaults; unknown fields are errors.
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -155,30 +181,33 @@ public enum Concurrency: String, Codable, CaseIterable, Sendable {
 
 /// Loop settings.
 public struct TrainingConfig: Codable, Hashable, Sendable {
-    /// Passes over the training data (ignored when `maxSteps` is set).
+    /// Passes over the training data (ignored when `maxSteps` is set); default 10, 1…1,000,000.
     public var epochs: Int = 10
-    /// Optimizer steps to run; overrides `epochs`.
+    /// Optimizer steps to run in total, 1…1,000,000,000; overrides `epochs`. nil: from `epochs`.
     public var maxSteps: Int?
-    /// Examples per micro-batch, per model (paper: 16).
+    /// Examples per micro-batch, per model (paper: 16); 1…65,536.
     public var batchSize: Int = 16
     /// Also evaluate every N optimizer steps (0: only at the end of each epoch).
     public var evalEvery: Int = 0
     /// Write `step-NNNNNN.mmo` every N optimizer steps (0: at the end of each epoch only).
     public var checkpointEvery: Int = 0
-    /// Step checkpoints kept (older ones are deleted; `last.mmo` and `best-*.mmo` stay).
+    /// Step checkpoints kept, default 3, 1…100,000 (older ones are deleted; `last.mmo` and
+    /// `best-*.mmo` stay).
     public var keepLast: Int = 3
     /// Keep `best-<model>.mmo`: the checkpoint of each model's best validation accuracy.
     public var keepBestPerModel: Bool = true
-    /// Print a plain progress line every N steps when stderr is not a terminal.
+    /// Print a plain progress line every N steps when stderr is not a terminal; default 10.
     public var logEvery: Int = 10
-    /// OpenBLAS threads (results are bit-identical for a fixed count).
+    /// OpenBLAS threads, default 2, 1…1,024 (a resumed run is bit-identical only with the same
+    /// count).
     public var threads: Int = 2
-    /// zstd level of checkpoints.
+    /// zstd level of checkpoints, 1…19; nil: the format's default.
     public var compressionLevel: Int?
     /// Models one after the other or side by side. A config (or checkpoint) without the field
     /// is `sequential`, so runs saved before it existed resume exactly as they ran.
     public var concurrency: Concurrency = .sequential
 
+    /// Every field at its default: 10 epochs, batches of 16, 2 threads, sequential.
     public init() {}
 
     /// The OpenBLAS thread count the run sets: `threads`, or 1 when the models run side by side
@@ -194,6 +223,7 @@ public struct TrainingConfig: Codable, Hashable, Sendable {
             threads, compressionLevel, concurrency
     }
 
+    /// Decodes the `training` section, absent fields at their defaults; unknown fields are errors.
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -214,11 +244,18 @@ public struct TrainingConfig: Codable, Hashable, Sendable {
 
 /// A whole run: models, data, loop and optimizer.
 public struct RunConfig: Codable, Equatable, Sendable {
+    /// Run name, default `run`; the default run folder is `runs/<name>-<yyyyMMdd-HHmmss>`.
     public var name: String = "run"
+    /// Seeds every random stream of the run (initialisation, dropout, data order, synthetic
+    /// data); default 42.
     public var seed: UInt64 = 42
+    /// The jointly trained models, 1…64 with unique names; default `paperModels`.
     public var models: [ModelEntry] = RunConfig.paperModels
+    /// Where the examples come from and how they are tokenized; default synthetic.
     public var data = DataConfig()
+    /// Loop length, batching, evaluation, checkpointing and threads.
     public var training = TrainingConfig()
+    /// The multi-model AdamW settings (paper §4.4 defaults): sharing, sync, adaptive rates.
     public var optimizer = OptimizerConfig()
 
     /// BERT 1.0, GPT-2 0.8, RoBERTa 1.2 (paper §4.4), small size.
@@ -252,6 +289,8 @@ public struct RunConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable { case name, seed, models, data, training, optimizer }
 
+    /// Decodes a whole config, absent fields at their defaults; unknown fields (also inside
+    /// `optimizer`) are errors with a "did you mean" hint.
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)

@@ -10,8 +10,10 @@ import Foundation
 
 /// A run folder.
 public struct RunDirectory: Sendable {
+    /// The folder (`runs/<name>-<yyyyMMdd-HHmmss>` by default, or `--run-dir`).
     public let url: URL
 
+    /// The run folder at `url`; nothing is created until `create()`.
     public init(url: URL) { self.url = url }
 
     /// Creates the folder (and parents) if needed.
@@ -57,11 +59,16 @@ public struct RunDirectory: Sendable {
         return RunLock(descriptor: fd)
     }
 
+    /// `config.json`: the resolved configuration of the run.
     public var configURL: URL { url.appendingPathComponent("config.json") }
+    /// `metrics.jsonl`: one JSON line per step and per evaluation (`MetricsLog`).
     public var metricsURL: URL { url.appendingPathComponent("metrics.jsonl") }
+    /// `last.mmo`: a hard link to the newest checkpoint.
     public var lastURL: URL { url.appendingPathComponent("last.mmo") }
 
+    /// `step-NNNNNN.mmo`: the periodic checkpoint after optimizer step `step` (six digits, zero-padded).
     public func stepURL(_ step: Int) -> URL { url.appendingPathComponent(String(format: "step-%06d.mmo", step)) }
+    /// `best-<model>.mmo`: a hard link to the checkpoint of `model`'s best validation accuracy.
     public func bestURL(model: String) -> URL { url.appendingPathComponent("best-\(model).mmo") }
 
     /// Step numbers of the `step-NNNNNN.mmo` files present, ascending.
@@ -111,11 +118,20 @@ public final class RunLock {
 
 /// Training failures that are not configuration or data errors.
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    /// A file or folder at `path` could not be created, locked, written or replaced; `reason` says
+    /// why and what to do.
     case io(path: String, reason: String)
+    /// A resume was asked to change `field` (a command-line flag or config field), which would
+    /// change the run's trajectory or cannot apply to the checkpoint; `reason` says why.
     case incompatibleResume(field: String, reason: String)
+    /// The checkpoint at `path` cannot be read, saved or used (corrupt, another producer, an
+    /// invalid state field, a missing model or blob); `reason` says what is wrong.
     case checkpoint(path: String, reason: String)
+    /// Model `model` had non-finite loss or gradients for `steps` consecutive steps (past
+    /// `optimizer.maxConsecutiveSkips`); the run stopped after saving `checkpoint`.
     case diverged(model: String, steps: Int, checkpoint: String)
 
+    /// The message shown to the user: the path or field, what is wrong and what to do.
     public var description: String {
         switch self {
         case .io(let path, let reason): return "\(path): \(reason)"

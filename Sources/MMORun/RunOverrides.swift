@@ -6,12 +6,19 @@ import MMOCore
 
 /// Overrides from the command line; nil leaves the config's value.
 public struct RunOverrides: Sendable {
+    /// `--max-steps`: sets `training.maxSteps` (total optimizer steps).
     public var maxSteps: Int?
+    /// `--epochs`: sets `training.epochs` and clears `training.maxSteps` (applied after it, so it
+    /// wins when both are given).
     public var epochs: Int?
+    /// `--seed`: sets the run's `seed` (a resume refuses a different one).
     public var seed: UInt64?
+    /// `--checkpoint-every`: sets `training.checkpointEvery` (0: at each epoch end).
     public var checkpointEvery: Int?
+    /// `--threads`: sets `training.threads` (OpenBLAS threads).
     public var threads: Int?
 
+    /// Overrides of the given fields; every parameter defaults to nil (no override).
     public init(maxSteps: Int? = nil, epochs: Int? = nil, seed: UInt64? = nil, checkpointEvery: Int? = nil, threads: Int? = nil) {
         self.maxSteps = maxSteps
         self.epochs = epochs
