@@ -126,20 +126,22 @@ final class HardeningTests: XCTestCase {
         return try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
     }
 
+    /// An edit that sets the value at `path` (object keys) to `value`, creating objects on the way.
+    func set(_ path: [String], _ value: Any) -> (inout [String: Any]) -> Void {
+        { object in
+            func assign(_ dict: inout [String: Any], _ keys: ArraySlice<String>) {
+                guard let key = keys.first else { return }
+                if keys.count == 1 { dict[key] = value; return }
+                var child = dict[key] as? [String: Any] ?? [:]
+                assign(&child, keys.dropFirst())
+                dict[key] = child
+            }
+            assign(&object, path[...])
+        }
+    }
+
     func testOutOfRangeStateValuesAreRefusedNamingTheField() throws {
         let last = try stoppedRun()
-        func set(_ path: [String], _ value: Any) -> (inout [String: Any]) -> Void {
-            { object in
-                func assign(_ dict: inout [String: Any], _ keys: ArraySlice<String>) {
-                    guard let key = keys.first else { return }
-                    if keys.count == 1 { dict[key] = value; return }
-                    var child = dict[key] as? [String: Any] ?? [:]
-                    assign(&child, keys.dropFirst())
-                    dict[key] = child
-                }
-                assign(&object, path[...])
-            }
-        }
         let cases: [(String, (inout [String: Any]) -> Void)] = [
             ("progress.cursor.position", set(["progress", "cursor", "position"], 1000)),
             ("progress.cursor.position", set(["progress", "cursor", "position"], -1)),
@@ -245,16 +247,7 @@ final class HardeningTests: XCTestCase {
         for trial in 0..<40 {
             let path = leaves[rng.below(leaves.count)]
             let value = values[rng.below(values.count)]
-            let state = try editedState(last) { object in
-                func assign(_ dict: inout [String: Any], _ keys: ArraySlice<String>) {
-                    guard let key = keys.first else { return }
-                    if keys.count == 1 { dict[key] = value; return }
-                    var child = dict[key] as? [String: Any] ?? [:]
-                    assign(&child, keys.dropFirst())
-                    dict[key] = child
-                }
-                assign(&object, path[...])
-            }
+            let state = try editedState(last, set(path, value))
             let file = try rewritten(last, state: state, name: "random-\(trial).mmo")
             let result = try runTrain(
                 ["--resume", file.path, "--max-steps", "7", "--run-dir", folder.appendingPathComponent("run-\(trial)").path, "--quiet"],
