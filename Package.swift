@@ -106,13 +106,15 @@ let package = Package(
         // mmo-train: the CLI, kill and signal tests run the built executable as a child process.
         .testTarget(
             name: "MMOTrainingTests", dependencies: ["MMOTraining", "MMORun", "MMOAnalysis", "MMOFormat", "MMOData", "mmo-train"]),
+        // Test support: running the package's executables as child processes.
+        .target(name: "MMOTestSupport", path: "Tests/MMOTestSupport"),
         // The checkpoint tools, as libraries and as executables run on checkpoints of tiny runs.
         .testTarget(
             name: "MMOAnalysisTests",
             dependencies: [
-                "MMOAnalysis", "MMORun", "MMOTraining", "MMOFormat", "MMOModels", "MMOOptim", "MMOData",
+                "MMOAnalysis", "MMORun", "MMOTraining", "MMOFormat", "MMOModels", "MMOOptim", "MMOData", "MMOTestSupport",
             ] + checkpointTools.map { .target(name: $0) }),
-        .testTarget(name: "MMOReportTests", dependencies: ["MMOReport", "MMORun", "MMOTraining", "MMOOptim", "mmo-report"]),
+        .testTarget(name: "MMOReportTests", dependencies: ["MMOReport", "MMORun", "MMOTraining", "MMOOptim", "MMOTestSupport", "mmo-report"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -4,6 +4,7 @@
 import Foundation
 import MMOData
 import MMORun
+import MMOTestSupport
 import XCTest
 
 @testable import MMOAnalysis

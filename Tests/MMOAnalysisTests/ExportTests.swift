@@ -9,6 +9,7 @@ import MMOData
 import MMOFormat
 import MMOModels
 import MMORun
+import MMOTestSupport
 import XCTest
 
 @testable import MMOAnalysis

@@ -7,6 +7,7 @@ import MMOFormat
 import MMOModels
 import MMOOptim
 import MMORun
+import MMOTestSupport
 import XCTest
 
 final class InspectTests: XCTestCase {

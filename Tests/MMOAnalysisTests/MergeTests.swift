@@ -9,6 +9,7 @@ import MMOFormat
 import MMOModels
 import MMOOptim
 import MMORun
+import MMOTestSupport
 import XCTest
 
 final class MergeTests: XCTestCase {

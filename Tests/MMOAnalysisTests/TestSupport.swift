@@ -4,6 +4,7 @@ import Foundation
 import MMOFormat
 import MMORun
 import MMOTraining
+import MMOTestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -63,48 +64,6 @@ enum SharedRuns {
     static var tinySeed8: URL { get throws { try run("tiny-seed8") { $0.seed = 8 } } }
 }
 
-/// A tool executable (`mmo-inspect`, …) as built next to the test bundle.
-func toolExecutable(_ name: String) -> URL {
-    #if os(macOS)
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            return bundle.bundleURL.deletingLastPathComponent().appendingPathComponent(name)
-        }
-    #endif
-    return Bundle.main.bundleURL.appendingPathComponent(name)
-}
-
-/// The end of a tool run and what it printed.
-struct ToolResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Runs tool `name` with `arguments` in the repository root and waits for it. Output goes to
-/// temporary files (a pipe could fill and block the child while we wait).
-func runTool(_ name: String, _ arguments: [String]) throws -> ToolResult {
-    let id = "\(getpid())-\(UUID().uuidString.prefix(8))"
-    let out = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(id).out")
-    let err = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(id).err")
-    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-    defer {
-        try? FileManager.default.removeItem(at: out)
-        try? FileManager.default.removeItem(at: err)
-    }
-    let process = Process()
-    process.executableURL = toolExecutable(name)
-    process.arguments = arguments
-    process.currentDirectoryURL = repositoryRoot
-    process.standardOutput = try FileHandle(forWritingTo: out)
-    process.standardError = try FileHandle(forWritingTo: err)
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    return ToolResult(
-        status: process.terminationStatus, stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-        stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
-}
 
 /// Parses a tool's `--json` output.
 func jsonObject(_ text: String, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {

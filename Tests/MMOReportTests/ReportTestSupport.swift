@@ -3,6 +3,7 @@
 import Foundation
 import MMORun
 import MMOTraining
+import MMOTestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -122,43 +123,3 @@ func elements(_ tag: String, in svg: String) -> [String] {
     return out
 }
 
-/// A tool executable built next to the test bundle.
-func toolExecutable(_ name: String) -> URL {
-    #if os(macOS)
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            return bundle.bundleURL.deletingLastPathComponent().appendingPathComponent(name)
-        }
-    #endif
-    return Bundle.main.bundleURL.appendingPathComponent(name)
-}
-
-struct ToolResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Runs `name` with `arguments` in the repository root (output through files, not pipes).
-func runTool(_ name: String, _ arguments: [String]) throws -> ToolResult {
-    let id = "\(getpid())-\(UUID().uuidString.prefix(8))"
-    let out = FileManager.default.temporaryDirectory.appendingPathComponent("report-tool-\(id).out")
-    let err = FileManager.default.temporaryDirectory.appendingPathComponent("report-tool-\(id).err")
-    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-    defer {
-        try? FileManager.default.removeItem(at: out)
-        try? FileManager.default.removeItem(at: err)
-    }
-    let process = Process()
-    process.executableURL = toolExecutable(name)
-    process.arguments = arguments
-    process.currentDirectoryURL = repositoryRoot
-    process.standardOutput = try FileHandle(forWritingTo: out)
-    process.standardError = try FileHandle(forWritingTo: err)
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    return ToolResult(
-        status: process.terminationStatus, stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-        stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
-}

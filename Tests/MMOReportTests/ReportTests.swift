@@ -7,6 +7,7 @@ import MMOCore
 import MMOModels
 import MMOOptim
 import MMORun
+import MMOTestSupport
 import XCTest
 
 @testable import MMOReport
