@@ -65,7 +65,7 @@ let package = Package(
             name: "MMOTraining",
             dependencies: ["MMOCore", "MMOFormat", "MMOData", "MMOModels", "MMOOptim", "MMORun", "MMOAnalysis"]),
         // Experiments as configuration: variants × seeds of a run config, as child mmo-train runs.
-        .target(name: "MMOExperiment", dependencies: ["MMORun", .product(name: "Yams", package: "Yams")]),
+        .target(name: "MMOExperiment", dependencies: ["MMORun", "MMOAnalysis", .product(name: "Yams", package: "Yams")]),
 
         // MARK: - Executables (thin: parse, validate, call one library entry point, print)
         .executableTarget(
@@ -120,7 +120,7 @@ let package = Package(
             dependencies: [
                 "MMOAnalysis", "MMORun", "MMOTraining", "MMOFormat", "MMOModels", "MMOOptim", "MMOData", "MMOTestSupport",
             ] + checkpointTools.map { .target(name: $0) }),
-        .testTarget(name: "MMOExperimentTests", dependencies: ["MMOExperiment", "MMORun", "MMOTestSupport", "mmo-experiment", "mmo-train", "mmo-report"]),
+        .testTarget(name: "MMOExperimentTests", dependencies: ["MMOExperiment", "MMORun", "MMOTestSupport", "mmo-experiment", "mmo-train", "mmo-report", "mmo-eval"]),
         .testTarget(name: "MMOReportTests", dependencies: ["MMOReport", "MMORun", "MMOTraining", "MMOOptim", "MMOTestSupport", "mmo-report"]),
     ],
     swiftLanguageModes: [.v5]

@@ -117,6 +117,7 @@ public struct ExperimentPlan: Sendable {
         theirs.training = TrainingConfig.lengthless(theirs.training)
         ours.training = TrainingConfig.lengthless(ours.training)
         ours.optimizer.totalSteps = theirs.optimizer.totalSteps
+        ours.name = theirs.name  // the name changes no result (runs of tools/ablation are reused)
         if theirs != ours {
             throw ExperimentError(
                 "\(run.folder.path) holds a run of another config than variant '\(run.variant)' seed \(run.seed) (\(differences(theirs, ours))); remove it or choose another results folder")

@@ -137,7 +137,9 @@ public enum ExperimentTables {
                 row.append(Spread(group.compactMap(\.finalAccuracy))?.text(4) ?? "–")
                 row.append(Spread(group.compactMap(\.bestAccuracy))?.text(4) ?? "–")
                 if hasEpoch3 { row.append(Spread(group.compactMap(\.epoch3Accuracy))?.text(4) ?? "–") }
-                if spec.target != nil {
+                if spec.target != nil && m == "ensemble" {
+                    row.append("–")
+                } else if spec.target != nil {
                     let reached = group.compactMap(\.stepsToTarget).map(Double.init)
                     row.append((Spread(reached)?.text(1) ?? "–") + " (\(reached.count)/\(group.count))")
                 }
@@ -154,6 +156,9 @@ public enum ExperimentTables {
         out += "\n" + markdownTable(time) + "\n"
         if spec.target != nil {
             out += "\nSteps to target: the first evaluated step at or above the target, over the seeds that reached it.\n"
+        }
+        if models.contains("ensemble") {
+            out += "\nensemble: the models' averaged probabilities at each run's last checkpoint (as mmo-eval), final accuracy only.\n"
         }
         for note in notes { out += "\n" + note + "\n" }
         return out

@@ -3,6 +3,7 @@
 // step, write a checkpoint and exit 75), `lanes` at a time with `threads` BLAS threads each. Then
 // runs.csv, summary.md and the report.
 import Foundation
+import MMOAnalysis
 import MMORun
 
 #if canImport(Glibc)
@@ -117,7 +118,7 @@ public struct ExperimentRunner {
         var signalled = false
         var lastProgress = Date.distantPast
 
-        while !pending.isEmpty || !running.isEmpty {
+        while !running.isEmpty || (!pending.isEmpty && !interrupted) {
             if shouldStop() { interrupted = true }
             if interrupted && !signalled {
                 for r in running { kill(r.pid, SIGTERM) }
@@ -200,7 +201,8 @@ public struct ExperimentRunner {
         if let status = try? ExperimentPlan.status(of: run) { again.status = status }
         switch again.status {
         case .finished: return .finished
-        case .resumable(let s, _) where exit.ok || exit.text == "exit 75": return .stopped(step: s)
+        // Stopped (also before its first step, nothing saved: it starts afresh next time).
+        case _ where exit.ok || exit.text == "exit 75": return .stopped(step: stepOf(again))
         default:
             let tail = ((try? String(contentsOf: plan.logURL(run), encoding: .utf8)) ?? "").split(separator: "\n").suffix(3)
                 .joined(separator: " / ")
@@ -234,6 +236,28 @@ public struct ExperimentRunner {
         return out
     }
 
+    /// The validation accuracy of the ensemble that averages the models' probabilities (as
+    /// `mmo-eval`) at the run's last.mmo; cached in `.experiment/ensemble/<run>.json` by step.
+    func ensembleAccuracy(_ run: PlannedRun) throws -> Double {
+        struct Cached: Codable {
+            var step: Int
+            var accuracy: Double
+        }
+        let cache = plan.stateFolder.appendingPathComponent("ensemble/\(run.id).json")
+        let checkpoint = try Checkpoint.open(RunDirectory(url: run.folder).lastURL)
+        if let data = try? Data(contentsOf: cache), let cached = try? JSONDecoder().decode(Cached.self, from: data),
+            cached.step == checkpoint.state.progress.step
+        {
+            return cached.accuracy
+        }
+        let report = try CheckpointEvaluator.evaluate(
+            checkpoint, on: EvaluationData.validation(of: checkpoint), dataDescription: "validation", options: EvaluationOptions(threads: plan.threads))
+        guard let accuracy = report.ensemble?.accuracy else { throw ExperimentError("the checkpoint's models give no ensemble") }
+        try FileManager.default.createDirectory(at: cache.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try JSONEncoder().encode(Cached(step: checkpoint.state.progress.step, accuracy: accuracy)).write(to: cache, options: .atomic)
+        return accuracy
+    }
+
     /// runs.csv, summary.md, and the report.
     func writeResults(unfinished: [String], events: (ExperimentEvent) -> Void) throws {
         let times = timings()
@@ -249,7 +273,19 @@ public struct ExperimentRunner {
             rows += RunResult.rows(
                 variant: run.variant, seed: run.seed, models: run.config.models.map(\.name), metrics: metrics, target: plan.spec.target,
                 wall: times[run.id]?.wall, cpu: times[run.id]?.cpu)
+            if run.config.models.count > 1 {
+                do {
+                    let accuracy = try ensembleAccuracy(run)
+                    rows.append(
+                        RunResult(
+                            variant: run.variant, seed: run.seed, model: "ensemble", finalAccuracy: accuracy, bestAccuracy: nil, bestStep: nil,
+                            epoch3Accuracy: nil, stepsToTarget: nil, wallSeconds: times[run.id]?.wall, cpuSeconds: times[run.id]?.cpu))
+                } catch {
+                    events(.warning("\(run.id): no ensemble accuracy (\(error))"))
+                }
+            }
         }
+        if rows.contains(where: { $0.model == "ensemble" }) { models.append("ensemble") }
         var notes: [String] = []
         if !unfinished.isEmpty { notes.append("Not finished (left out): \(unfinished.joined(separator: ", ")); see .experiment/logs/.") }
         notes.append(

@@ -68,7 +68,16 @@ final class ExperimentTests: XCTestCase {
             $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         }
         XCTAssertEqual(csv.first, ExperimentTables.csvHeader, file: file, line: line)
-        XCTAssertEqual(csv.count, 1 + 2 * 2 * 3, "one row per run and model", file: file, line: line)
+        XCTAssertEqual(csv.count, 1 + 2 * 2 * 4, "one row per run and model, and the ensemble", file: file, line: line)
+        // The ensemble's accuracy is mmo-eval's on the run's last checkpoint.
+        for variant in ["full", "independent"] {
+            let r = try runTool("mmo-eval", [results.appendingPathComponent("\(variant)-seed7/last.mmo").path, "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr, file: file, line: line)
+            let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+            let ensemble = ((report["ensemble"] as! [String: Any])["accuracy"] as! NSNumber).doubleValue
+            let row = try XCTUnwrap(csv.first { $0[0] == variant && $0[1] == "7" && $0[2] == "ensemble" }, file: file, line: line)
+            XCTAssertEqual(Double(row[3])!, ensemble, accuracy: 1e-6, file: file, line: line)
+        }
         let summary = try String(contentsOf: results.appendingPathComponent("summary.md"), encoding: .utf8)
         for variant in ["full", "independent"] {
             for model in ["bert", "gpt2", "roberta"] {
@@ -155,6 +164,43 @@ final class ExperimentTests: XCTestCase {
             XCTAssertEqual(try Data(contentsOf: results.appendingPathComponent("\(run)/metrics.jsonl")), metricsBefore[run], run)
         }
         try checkTables(results)
+    }
+
+    /// SIGTERM to mmo-experiment (as `kill` would): the runs in progress stop at a step boundary
+    /// with a checkpoint, it exits 75, and the next invocation finishes them.
+    func testSignalStopsAndResumes() throws {
+        let folder = try temporaryFolder()
+        let spec = try writeSpec(in: folder).replacingOccurrences(of: "spec.yaml", with: "long.yaml")
+        let text = try String(contentsOf: folder.appendingPathComponent("spec.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "maxSteps: 6", with: "maxSteps: 200").replacingOccurrences(of: "training.evalEvery: 2", with: "training.evalEvery: 100")
+        try text.write(toFile: spec, atomically: true, encoding: .utf8)
+        let results = folder.appendingPathComponent("results")
+        let process = Process()
+        process.executableURL = toolExecutable("mmo-experiment")
+        process.arguments = [spec, "-o", results.path, "--no-report"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let first = results.appendingPathComponent("full-seed7/metrics.jsonl")
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let t = try? String(contentsOf: first, encoding: .utf8), t.components(separatedBy: "\"type\":\"step\"").count > 6 { break }
+            usleep(20_000)
+        }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 75)
+        let plan = try ExperimentPlan.make(spec: ExperimentSpec.load(path: spec), results: results)
+        guard case .resumable(let step, 200) = plan.runs[0].status else { return XCTFail("full-seed7: \(plan.runs[0].status)") }
+        XCTAssertGreaterThan(step, 0)
+        XCTAssertLessThan(step, 200)
+        for run in plan.runs where FileManager.default.fileExists(atPath: run.folder.path) {
+            XCTAssertNoThrow(try RunDirectory(url: run.folder).lock(), "no mmo-train left writing into \(run.id)")
+        }
+        let resumed = try runTool("mmo-experiment", [spec, "-o", results.path, "--no-report"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("full-seed7: resume at step \(step)/200"), resumed.stderr)
+        XCTAssertTrue(try ExperimentPlan.make(spec: ExperimentSpec.load(path: spec), results: results).runs.allSatisfy { $0.status == .finished(steps: 200) })
     }
 
     func testSpecIsStrict() throws {
