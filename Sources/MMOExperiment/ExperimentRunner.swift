@@ -224,12 +224,16 @@ public struct ExperimentRunner {
         try handle.write(contentsOf: line)
     }
 
+    /// The records of `timings.jsonl`.
+    func timingRecords() -> [TimingRecord] {
+        guard let data = try? Data(contentsOf: plan.timingsURL) else { return [] }
+        return data.split(separator: UInt8(ascii: "\n")).compactMap { try? JSONDecoder().decode(TimingRecord.self, from: Data($0)) }
+    }
+
     /// Summed wall and CPU seconds per run from `timings.jsonl`.
     func timings() -> [String: (wall: Double, cpu: Double)] {
-        guard let data = try? Data(contentsOf: plan.timingsURL) else { return [:] }
         var out: [String: (wall: Double, cpu: Double)] = [:]
-        for line in data.split(separator: UInt8(ascii: "\n")) {
-            guard let r = try? JSONDecoder().decode(TimingRecord.self, from: Data(line)) else { continue }
+        for r in timingRecords() {
             let t = out[r.run] ?? (0, 0)
             out[r.run] = (t.wall + r.wall, t.cpu + r.cpu)
         }
@@ -288,8 +292,10 @@ public struct ExperimentRunner {
         if rows.contains(where: { $0.model == "ensemble" }) { models.append("ensemble") }
         var notes: [String] = []
         if !unfinished.isEmpty { notes.append("Not finished (left out): \(unfinished.joined(separator: ", ")); see .experiment/logs/.") }
+        let layouts = Set(timingRecords().map { "\($0.lanes) run(s) at once with \($0.threads) BLAS thread(s) each" }).sorted()
         notes.append(
-            "Time: wall and CPU (user + system) seconds of each run's mmo-train processes, summed over invocations (\(plan.lanes) run(s) at once, \(plan.threads) BLAS thread(s) each in the last one); empty when no timing was recorded.")
+            "Time: wall and CPU (user + system) seconds of each run's mmo-train processes, summed over invocations"
+                + (layouts.isEmpty ? "" : " (\(layouts.joined(separator: "; ")))") + "; empty when no timing was recorded.")
         let csvURL = plan.results.appendingPathComponent("runs.csv")
         let summaryURL = plan.results.appendingPathComponent("summary.md")
         try ExperimentTables.csv(rows).write(to: csvURL, atomically: true, encoding: .utf8)
