@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "mmo-train", targets: ["mmo-train"]),
         .executable(name: "mmo-bench", targets: ["mmo-bench"]),
         .executable(name: "mmo-report", targets: ["mmo-report"]),
+        .executable(name: "mmo-experiment", targets: ["mmo-experiment"]),
     ] + checkpointTools.map { .executable(name: $0, targets: [$0]) },
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -63,6 +64,8 @@ let package = Package(
         .target(
             name: "MMOTraining",
             dependencies: ["MMOCore", "MMOFormat", "MMOData", "MMOModels", "MMOOptim", "MMORun", "MMOAnalysis"]),
+        // Experiments as configuration: variants × seeds of a run config, as child mmo-train runs.
+        .target(name: "MMOExperiment", dependencies: ["MMORun", "MMOAnalysis", .product(name: "Yams", package: "Yams")]),
 
         // MARK: - Executables (thin: parse, validate, call one library entry point, print)
         .executableTarget(
@@ -91,6 +94,9 @@ let package = Package(
         .executableTarget(
             name: "mmo-report",
             dependencies: ["MMOReport", "MMOOptim", "MMOToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "mmo-experiment",
+            dependencies: ["MMOExperiment", "MMOTraining", "MMOToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // MARK: - Tests
         .testTarget(name: "MMOCoreTests", dependencies: ["MMOCore"]),
@@ -114,6 +120,7 @@ let package = Package(
             dependencies: [
                 "MMOAnalysis", "MMORun", "MMOTraining", "MMOFormat", "MMOModels", "MMOOptim", "MMOData", "MMOTestSupport",
             ] + checkpointTools.map { .target(name: $0) }),
+        .testTarget(name: "MMOExperimentTests", dependencies: ["MMOExperiment", "MMORun", "MMOTestSupport", "mmo-experiment", "mmo-train", "mmo-report", "mmo-eval"]),
         .testTarget(name: "MMOReportTests", dependencies: ["MMOReport", "MMORun", "MMOTraining", "MMOOptim", "MMOTestSupport", "mmo-report"]),
     ],
     swiftLanguageModes: [.v5]
