@@ -32,40 +32,11 @@ enum FlatKernels {
         return (lo, hi)
     }
 
-    /// Divides `x` by `divisor` in place (skipped when it is 1) and returns `Σ x²` of the result.
-    /// A NaN or ±Inf anywhere makes the sum non-finite, so this pass is also the non-finite check.
-    static func divideAndSumSquares(_ x: UnsafeMutablePointer<Float>, _ n: Int, divisor: Float) -> Double {
-        if divisor == 1 { return sumSquares(x, n) }
-        let d = Lanes(repeating: divisor)
-        var total = 0.0
-        var start = 0
-        while start < n {
-            let end = min(n, start + block)
-            var acc = Lanes()
-            var i = start
-            while i + lanes <= end {
-                let v = load(x + i) / d
-                store(v, x + i)
-                acc += v * v
-                i += lanes
-            }
-            var partial = Double(acc.sum())
-            while i < end {
-                let v = x[i] / divisor
-                x[i] = v
-                partial += Double(v * v)
-                i += 1
-            }
-            total += partial
-            start = end
-        }
-        return total
-    }
-
-    /// `divideAndSumSquares` over the blocks of `0 ..< n` that start in `lo ..< hi` (`lo` a
-    /// multiple of `block`): divides them (unless `divisor` is 1) and writes each block's partial
-    /// sum to `partials[block index]`. Adding `partials` in order from 0.0 gives exactly
-    /// `divideAndSumSquares(x, n, divisor:)`, so lanes can share the blocks of one buffer.
+    /// Divides the blocks of `0 ..< n` that start in `lo ..< hi` (`lo` a multiple of `block`) by
+    /// `divisor` in place (skipped when it is 1) and writes each block's `Σ x²` to
+    /// `partials[block index]`. Adding `partials` in block order from 0.0 gives one result however
+    /// the blocks are split between lanes. A NaN or ±Inf anywhere makes its partial non-finite, so
+    /// this pass is also the non-finite check.
     static func divideAndBlockSums(
         _ x: UnsafeMutablePointer<Float>, _ n: Int, divisor: Float, lo: Int, hi: Int, into partials: UnsafeMutablePointer<Double>
     ) {
@@ -99,30 +70,6 @@ enum FlatKernels {
             partials[start / block] = partial
             start = end
         }
-    }
-
-    /// `Σ x²`.
-    static func sumSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
-        var total = 0.0
-        var start = 0
-        while start < n {
-            let end = min(n, start + block)
-            var acc = Lanes()
-            var i = start
-            while i + lanes <= end {
-                let v = load(x + i)
-                acc += v * v
-                i += lanes
-            }
-            var partial = Double(acc.sum())
-            while i < end {
-                partial += Double(x[i] * x[i])
-                i += 1
-            }
-            total += partial
-            start = end
-        }
-        return total
     }
 
     /// `(Σ a·b, Σ a², Σ b²)` in one pass (cosine similarity).
