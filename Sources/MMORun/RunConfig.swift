@@ -343,11 +343,10 @@ public struct RunConfig: Codable, Equatable, Sendable {
             }
             let d = m.size.dimensions
             let hidden = m.hiddenSize ?? d.hidden, heads = m.numHeads ?? d.heads
-            if hidden <= 0 || heads <= 0 || hidden % heads != 0 {
+            // Positivity and size of every dimension: `checkRanges` above.
+            if hidden % heads != 0 {
                 throw fail("models[\(i)].hiddenSize", "hidden size \(hidden) must be a positive multiple of numHeads \(heads)")
             }
-            if (m.numLayers ?? d.layers) <= 0 { throw fail("models[\(i)].numLayers", "must be positive") }
-            if (m.intermediateSize ?? d.intermediate) <= 0 { throw fail("models[\(i)].intermediateSize", "must be positive") }
             for (field, p) in [("hiddenDropout", m.hiddenDropout), ("attentionDropout", m.attentionDropout)] where !(p >= 0 && p < 1) {
                 throw fail("models[\(i)].\(field)", "must be in [0, 1), got \(p)")
             }
@@ -359,20 +358,9 @@ public struct RunConfig: Codable, Equatable, Sendable {
             where data.format == nil && TextFileOptions.format(forPath: path) == nil {
                 throw fail(field, "cannot tell the format of '\(path)' from its extension; set data.format to tsv, csv or jsonl")
             }
-        } else if data.syntheticTrain <= 0 || data.syntheticValidation <= 0 {
-            throw fail("data.syntheticTrain", "synthetic split sizes must be positive")
         }
-        if data.maxLength < 3 { throw fail("data.maxLength", "must be at least 3, got \(data.maxLength)") }
-        if data.vocabularyLimit <= 0 { throw fail("data.vocabularyLimit", "must be positive") }
-        if training.epochs <= 0 && training.maxSteps == nil { throw fail("training.epochs", "must be positive") }
-        if let s = training.maxSteps, s <= 0 { throw fail("training.maxSteps", "must be positive, got \(s)") }
-        if training.batchSize <= 0 { throw fail("training.batchSize", "must be positive, got \(training.batchSize)") }
-        if training.evalEvery < 0 { throw fail("training.evalEvery", "must be 0 or positive") }
-        if training.checkpointEvery < 0 { throw fail("training.checkpointEvery", "must be 0 or positive") }
-        if training.keepLast < 1 { throw fail("training.keepLast", "must be at least 1") }
-        if training.logEvery < 1 { throw fail("training.logEvery", "must be at least 1") }
-        if training.threads < 1 { throw fail("training.threads", "must be at least 1") }
-        if let l = training.compressionLevel, !(1...19).contains(l) { throw fail("training.compressionLevel", "must be in 1...19") }
+        // Every integer field's range (split sizes, lengths, steps, threads, levels, …) was
+        // checked by `checkRanges` above.
         do {
             try optimizer.validate()
         } catch {

@@ -52,9 +52,7 @@ extension Trainer {
 
         // Models: the saved architectures, parameters read blob by blob with shapes checked.
         let architectures = data.modelConfigs(config)
-        guard state.models.count == config.models.count else {
-            throw TrainingError.checkpoint(path: path, reason: "state lists \(state.models.count) models, its run config \(config.models.count)")
-        }
+        // (`state.validate` has checked one record per model of the run, names and families.)
         var models: [SequenceClassifier] = []
         for (i, record) in state.models.enumerated() {
             guard record.config == architectures[i], record.name == config.models[i].name else {
