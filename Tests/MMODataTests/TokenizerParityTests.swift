@@ -42,24 +42,9 @@ private struct References {
     }
 }
 
-final class TokenizerParityTests: XCTestCase {
+final class TokenizerParityTests: FileTestCase {
     static let wordPiece = try! WordPieceTokenizer.load(tokenizerJSON: tokenizerFixtures.appendingPathComponent("wordpiece/tokenizer.json").path)
     static let bpe = try! ByteLevelBPETokenizer.load(tokenizerJSON: tokenizerFixtures.appendingPathComponent("bytebpe/tokenizer.json").path)
-
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("mmo-tok-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    func write(_ name: String, _ text: String) throws -> String {
-        let url = dir.appendingPathComponent(name)
-        try text.write(to: url, atomically: true, encoding: .utf8)
-        return url.path
-    }
 
     /// Compares `encode(text i)` with `expected[i]` for every i; reports each mismatch and the
     /// count matched per source (printed, for the record).
