@@ -74,9 +74,12 @@ let package = Package(
                 "MMOTraining", "MMORun", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
-            name: "mmo-bench",
+            name: "mmo-bench", dependencies: ["MMOBench"]),
+        // The benchmarks (subcommands of mmo-bench), a library so that the executable stays thin.
+        .target(
+            name: "MMOBench",
             dependencies: [
-                "MMOCore", "MMOFormat", "MMOModels", "MMOOptim", "MMORun", "MMOTraining",
+                "MMOCore", "MMOFormat", "MMOModels", "MMOOptim", "MMORun", "MMOTraining", "MMOToolSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The checkpoint tools: parse, call MMOAnalysis, print (MMOToolSupport: exit codes, progress).

@@ -11,6 +11,7 @@ import Foundation
 import MMOCore
 import MMOModels
 import MMOOptim
+import MMOToolSupport
 
 /// `mmo-bench step`
 struct StepBench: ParsableCommand {
@@ -98,7 +99,7 @@ struct StepBench: ParsableCommand {
                 timings.append(report.timings)
             }
         }
-        let peakRSS = peakResidentBytes()
+        let peakRSS = peakResidentBytes() ?? 0
         func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
         let fb = median(forwardBackward)
         let clip = median(timings.map(\.clip)), share = median(timings.map(\.sharing))
@@ -212,11 +213,4 @@ func residentBytes() -> Int {
     let fields = text.split(separator: " ")
     guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-}
-
-/// Peak resident set size of this process (`getrusage`, kilobytes on Linux).
-func peakResidentBytes() -> Int {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Int(usage.ru_maxrss) * 1024
 }
