@@ -77,7 +77,7 @@ public enum AdamW {
 
     /// The element update, lane by lane.
     @inline(__always)
-    private static func step(
+    static func step(
         _ p: FlatKernels.Lanes, _ g: FlatKernels.Lanes, _ m: FlatKernels.Lanes, _ v: FlatKernels.Lanes,
         _ s: Scalars
     ) -> (p: FlatKernels.Lanes, m: FlatKernels.Lanes, v: FlatKernels.Lanes) {

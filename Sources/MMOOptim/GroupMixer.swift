@@ -11,15 +11,18 @@ public final class GroupMixer: LaneJob {
     public let groups: [CompatibilityGroup]
     /// Model weights w_i, the averages' weights.
     public let weights: [Double]
-    /// Members of all groups back to back; group `g` owns `groupStart[g] ..< groupStart[g + 1]`.
-    private let memberModel: [Int]
-    private let memberOffset: [Int]
-    private let groupStart: [Int]
-    private let groupElements: [Int]
+    /// Members of all groups back to back; group `g` owns `groupStart[g] ..< groupStart[g + 1]`
+    /// (read by the optimizer's fused element pass).
+    let memberModel: [Int]
+    let memberOffset: [Int]
+    let groupStart: [Int]
+    let groupElements: [Int]
+    /// The coefficients of the mix in progress (`mix`), sized once.
+    private var current: Coefficients
     /// Weighted sum / average of one group (sized for the largest group); one per lane.
     private var scratch: [FloatBuffer]
     /// The arguments of the mix in progress on a pool (read by `runLane`).
-    private var pending: (base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool]) = ([], 0, [])
+    private var pending: (base: [UnsafeMutablePointer<Float>], active: [Bool]) = ([], [])
 
     /// A mixer for `groups` over models whose tensor `t` of model `m` starts at element
     /// `offsets[m][t]` of that model's flat buffer.
@@ -42,6 +45,50 @@ public final class GroupMixer: LaneJob {
         self.groupStart = groupStart
         groupElements = groups.map(\.elementCount)
         scratch = [FloatBuffer(count: groups.map(\.elementCount).max() ?? 0)]
+        current = Coefficients(groups: groups.count)
+    }
+
+    /// Per group, the Float coefficients of one mix, fixed before any element is touched: the
+    /// element loops (`mix` here, the optimizer's fused pass) only read them, so a rule that
+    /// decides which groups mix and how strongly changes `coefficients(_:active:into:)` alone.
+    public struct Coefficients: Sendable {
+        /// Whether group `g` mixes (≥ 2 distinct active models and a coefficient ≠ 0).
+        public internal(set) var mixes: [Bool]
+        /// `1 − c` per group.
+        public internal(set) var keep: [Float]
+        /// `c` per group.
+        public internal(set) var take: [Float]
+        /// `Σ w` over the group's active members, rounded to Float (the average's divisor).
+        public internal(set) var totalWeight: [Float]
+
+        /// Coefficients for `groups` groups, none mixing.
+        public init(groups: Int) {
+            mixes = Array(repeating: false, count: groups)
+            keep = Array(repeating: 1, count: groups)
+            take = Array(repeating: 0, count: groups)
+            totalWeight = Array(repeating: 0, count: groups)
+        }
+    }
+
+    /// Fills `c` for a mix with coefficient `coefficient` over the models marked `active`
+    /// (allocates nothing when `c` was made for these groups). A group left with one active
+    /// model does not mix: mixing a tensor with itself would only add rounding.
+    public func coefficients(_ coefficient: Double, active: [Bool], into c: inout Coefficients) {
+        precondition(c.mixes.count == groups.count, "Coefficients made for \(c.mixes.count) groups, mixer has \(groups.count)")
+        for g in groups.indices {
+            var distinct = 0
+            var last = -1
+            var totalWeight = 0.0
+            for k in groupStart[g]..<groupStart[g + 1] where active[memberModel[k]] {
+                if memberModel[k] != last { distinct += 1 }
+                last = memberModel[k]
+                totalWeight += weights[memberModel[k]]
+            }
+            c.mixes[g] = coefficient != 0 && distinct >= 2
+            c.keep[g] = Float(1 - coefficient)
+            c.take[g] = Float(coefficient)
+            c.totalWeight[g] = Float(totalWeight)
+        }
     }
 
     /// Allocates the scratch `mix` needs to run on `lanes` lanes (call before the first such mix).
@@ -63,52 +110,42 @@ public final class GroupMixer: LaneJob {
     /// add rounding). Sums run in member order, so the result is the same on every call.
     public func mix(_ base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool], pool: WorkerPool? = nil) {
         if coefficient == 0 { return }
+        coefficients(coefficient, active: active, into: &current)
         guard let pool, pool.lanes > 1 else {
-            mix(base, coefficient: coefficient, active: active, lane: 0, lanes: 1)
+            mix(base, active: active, lane: 0, lanes: 1)
             return
         }
         precondition(scratch.count >= pool.lanes, "GroupMixer: reserve(lanes:) before mixing on \(pool.lanes) lanes")
-        pending = (base, coefficient, active)
+        pending = (base, active)
         pool.run(self)
-        pending = ([], 0, [])
+        pending = ([], [])
     }
 
     /// One lane of the mix `mix(_:coefficient:active:pool:)` started.
     public func runLane(_ lane: Int, of lanes: Int) {
-        mix(pending.base, coefficient: pending.coefficient, active: pending.active, lane: lane, lanes: lanes)
+        mix(pending.base, active: pending.active, lane: lane, lanes: lanes)
     }
 
     /// Lane `lane` of `lanes`: the same arithmetic on its slice of every group's elements. Every
     /// operation is element-wise across members, so how the elements are split cannot change a
     /// bit of the result.
-    private func mix(_ base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool], lane: Int, lanes: Int) {
-        let keep = Float(1 - coefficient)
-        let take = Float(coefficient)
+    private func mix(_ base: [UnsafeMutablePointer<Float>], active: [Bool], lane: Int, lanes: Int) {
         let sum = scratch[lane].pointer
-        for g in groups.indices {
+        for g in groups.indices where current.mixes[g] {
             let members = groupStart[g]..<groupStart[g + 1]
             let (lo, hi) = FlatKernels.slice(groupElements[g], lane: lane, of: lanes)
             let n = hi - lo
             if n == 0 { continue }
-            var distinct = 0
-            var last = -1
-            for k in members where active[memberModel[k]] && memberModel[k] != last {
-                distinct += 1
-                last = memberModel[k]
-            }
-            if distinct < 2 { continue }
-            var totalWeight = 0.0
             var first = true
             for k in members where active[memberModel[k]] {
-                let weight = weights[memberModel[k]]
                 FlatKernels.accumulate(
-                    into: sum, base[memberModel[k]] + memberOffset[k] + lo, n, weight: Float(weight), first: first)
-                totalWeight += weight
+                    into: sum, base[memberModel[k]] + memberOffset[k] + lo, n, weight: Float(weights[memberModel[k]]),
+                    first: first)
                 first = false
             }
-            FlatKernels.divide(sum, n, by: Float(totalWeight))
+            FlatKernels.divide(sum, n, by: current.totalWeight[g])
             for k in members where active[memberModel[k]] {
-                FlatKernels.mix(base[memberModel[k]] + memberOffset[k] + lo, sum, n, keep: keep, take: take)
+                FlatKernels.mix(base[memberModel[k]] + memberOffset[k] + lo, sum, n, keep: current.keep[g], take: current.take[g])
             }
         }
     }

@@ -2,6 +2,12 @@
 // runs DESIGN.md's order exactly: divide accumulated gradients → clip per model → share (Alg. 1)
 // → per-model LR (Eq. 1) → AdamW → synchronize (Alg. 2) → convergence (Alg. 3). Groups, moments
 // and scratch space are allocated at construction; a step allocates nothing.
+//
+// Element-wise, the step is two passes over memory: one reading the gradients (mean, norms,
+// non-finite check), then one fused pass that per chunk of a compatibility group clips, shares,
+// runs AdamW and synchronizes (tensors outside groups: clip + AdamW). Every tensor is in at most
+// one group and every operation is element-wise, so doing the phases chunk by chunk performs
+// exactly the Float operations of doing them one after the other over whole buffers.
 import Foundation
 import MMOCore
 
@@ -76,8 +82,6 @@ public final class MultiModelOptimizer: LaneJob {
     private let gradientBase: [UnsafeMutablePointer<Float>]
     /// Alg. 1 / Alg. 2 mixing over `groups` (shared with offline synchronization).
     private let mixer: GroupMixer
-    /// Per model, maximal runs of consecutive tensors with the same weight-decay flag.
-    private let decayRuns: [[(offset: Int, count: Int, decays: Bool)]]
     private let similarityPlan: SimilarityPlan
     private var similarityDot: [Double]
     private var similarityA: [Double]
@@ -92,7 +96,16 @@ public final class MultiModelOptimizer: LaneJob {
     private var clipFactor: [Float]
     private var stepScalars: [(decay: AdamW.Scalars, noDecay: AdamW.Scalars)]
     /// The element-wise phase `runLane` performs.
-    private enum Phase { case divideAndNorm, clip, adamW }
+    private enum Phase { case divideAndNorm, clip, update }
+    /// Per model, maximal runs of consecutive tensors in no group, with their weight-decay flag.
+    private let soloRuns: [[(offset: Int, count: Int, decays: Bool)]]
+    /// Per group member (the mixer's member order), its tensor's weight-decay flag.
+    private let memberDecays: [Bool]
+    /// This step's sharing and synchronization coefficients, fixed before the fused pass.
+    private var shareCoefficients: GroupMixer.Coefficients
+    private var syncCoefficients: GroupMixer.Coefficients
+    /// Per lane, `FusedUpdate.chunk` Floats: a group chunk's weighted sum.
+    private var laneScratch: [FloatBuffer] = [FloatBuffer(count: FusedUpdate.chunk)]
     private var phase = Phase.divideAndNorm
     private var divisor: Float = 1
 
@@ -127,17 +140,25 @@ public final class MultiModelOptimizer: LaneJob {
 
         mixer = GroupMixer(groups: groups, offsets: models.map(\.store.offsets), weights: weights)
 
-        decayRuns = models.map { model in
+        var grouped = models.map { Array(repeating: false, count: $0.store.specs.count) }
+        for group in groups { for member in group.members { grouped[member.model][member.tensor] = true } }
+        soloRuns = models.indices.map { m in
+            let store = models[m].store
             var runs: [(offset: Int, count: Int, decays: Bool)] = []
-            for (t, spec) in model.store.specs.enumerated() {
-                if let last = runs.last, last.decays == spec.weightDecay {
+            for (t, spec) in store.specs.enumerated() where !grouped[m][t] {
+                if let last = runs.last, last.decays == spec.weightDecay, last.offset + last.count == store.offsets[t] {
                     runs[runs.count - 1].count += spec.count
                 } else {
-                    runs.append((model.store.offsets[t], spec.count, spec.weightDecay))
+                    runs.append((store.offsets[t], spec.count, spec.weightDecay))
                 }
             }
             return runs
         }
+        memberDecays = groups.flatMap { group in
+            group.members.map { models[$0.model].store.specs[$0.tensor].weightDecay }
+        }
+        shareCoefficients = GroupMixer.Coefficients(groups: groups.count)
+        syncCoefficients = GroupMixer.Coefficients(groups: groups.count)
 
         similarityPlan = SimilarityPlan(groups: groups, offsets: models.map(\.store.offsets))
         let entries = similarityPlan.entries.count
@@ -174,7 +195,10 @@ public final class MultiModelOptimizer: LaneJob {
     /// partials are added in block order, so results are bit-identical for any lane count.
     public func use(pool: WorkerPool?) {
         self.pool = pool
-        if let pool { mixer.reserve(lanes: pool.lanes) }
+        if let pool {
+            mixer.reserve(lanes: pool.lanes)
+            while laneScratch.count < pool.lanes { laneScratch.append(FloatBuffer(count: FusedUpdate.chunk)) }
+        }
     }
 
     // MARK: - Queries
@@ -252,38 +276,38 @@ public final class MultiModelOptimizer: LaneJob {
             report.models[i].clipped = clipped
             report.models[i].skipped = !ok
         }
-        if anyClipped { runPhase(.clip) }
+        // The similarities read the clipped gradients before mixing: then clipping is done in
+        // place first and the fused pass scales by 1.
+        if anyClipped && config.logGradientSimilarity {
+            runPhase(.clip)
+            for i in models.indices { clipFactor[i] = 1 }
+        }
         report.timings.clip = clock.lap()
 
         // Cross-model similarity of the gradients as they are before mixing (§5.2).
         if config.logGradientSimilarity { computeSimilarities() }
         report.timings.similarity = clock.lap()
 
-        // 2. Gradient sharing (Alg. 1).
+        // 2.–5. Per-model learning rates (Eq. 1), then one fused pass: clip, gradient sharing
+        // (Alg. 1), AdamW with PyTorch semantics on the models that passed the guard, parameter
+        // synchronization (Alg. 2). The coefficients of both mixes are fixed here, before it.
         let share = config.gradientSharing && t % config.shareEvery == 0
-        if share { mixGroups(gradientBase, coefficient: config.sharingCoefficient) }
-        report.gradientsShared = share
-        report.timings.sharing = clock.lap()
-
-        // 3. Per-model learning rates (Eq. 1).
+        let sync = config.parameterSync && t % config.syncEvery == 0
+        mixer.coefficients(share ? config.sharingCoefficient : 0, active: active, into: &shareCoefficients)
+        mixer.coefficients(sync ? config.syncCoefficient : 0, active: active, into: &syncCoefficients)
         for i in models.indices { report.models[i].learningRate = learningRate(model: i, step: t) }
-        report.timings.learningRate = clock.lap()
-
-        // 4. AdamW, PyTorch semantics, on the models that passed the guard; element-wise, so
-        // each lane takes its blocks of every decay run.
         for i in models.indices where active[i] {
             adamSteps[i] += 1
             let lr = report.models[i].learningRate
             stepScalars[i] = (scalars(lr: lr, step: adamSteps[i], decays: true), scalars(lr: lr, step: adamSteps[i], decays: false))
         }
-        runPhase(.adamW)
-        report.timings.adamW = clock.lap()
-
-        // 5. Parameter synchronization (Alg. 2).
-        let sync = config.parameterSync && t % config.syncEvery == 0
-        if sync { mixGroups(valueBase, coefficient: config.syncCoefficient) }
+        report.timings.learningRate = clock.lap()
+        runPhase(.update)
+        report.gradientsShared = share
         report.parametersSynchronized = sync
-        report.timings.sync = clock.lap()
+        report.timings.sharing = 0
+        report.timings.adamW = clock.lap()
+        report.timings.sync = 0
 
         // 6. Convergence estimation (Alg. 3) and skip counters.
         let updateRates = t % config.convergenceEvery == 0
@@ -315,11 +339,6 @@ public final class MultiModelOptimizer: LaneJob {
             epsilon: config.epsilon, weightDecay: config.weightDecay, decays: decays)
     }
 
-    /// Alg. 1 (on gradients) or Alg. 2 (on values) over the models active this step.
-    private func mixGroups(_ base: [UnsafeMutablePointer<Float>], coefficient: Double) {
-        mixer.mix(base, coefficient: coefficient, active: active, pool: pool)
-    }
-
     private func runPhase(_ phase: Phase) {
         self.phase = phase
         if let pool { pool.run(self) } else { runLane(0, of: 1) }
@@ -339,17 +358,96 @@ public final class MultiModelOptimizer: LaneJob {
                 let (lo, hi) = FlatKernels.slice(models[i].store.totalCount, lane: lane, of: lanes)
                 FlatKernels.scale(gradientBase[i] + lo, hi - lo, by: clipFactor[i])
             }
-        case .adamW:
-            for i in models.indices where active[i] {
-                for run in decayRuns[i] {
-                    let (lo, hi) = FlatKernels.slice(run.count, lane: lane, of: lanes)
-                    if hi == lo { continue }
-                    let offset = run.offset + lo
-                    AdamW.update(
-                        parameters: valueBase[i] + offset, gradients: gradientBase[i] + offset,
-                        expAvg: expAvg[i].pointer + offset, expAvgSq: expAvgSq[i].pointer + offset,
-                        count: hi - lo, scalars: run.decays ? stepScalars[i].decay : stepScalars[i].noDecay)
+        case .update:
+            updateLane(lane, of: lanes)
+        }
+    }
+
+    /// Lane `lane` of the fused pass: its blocks of every group, then of every solo run.
+    private func updateLane(_ lane: Int, of lanes: Int) {
+        let sum = laneScratch[lane].pointer
+        for g in groups.indices {
+            let members = mixer.groupStart[g]..<mixer.groupStart[g + 1]
+            let (lo, hi) = FlatKernels.slice(mixer.groupElements[g], lane: lane, of: lanes)
+            if hi == lo { continue }
+            if !shareCoefficients.mixes[g] && !syncCoefficients.mixes[g] {
+                // Neither mix applies: each active member is a solo tensor this step.
+                for k in members where active[mixer.memberModel[k]] {
+                    soloUpdate(model: mixer.memberModel[k], offset: mixer.memberOffset[k] + lo, count: hi - lo, decays: memberDecays[k])
                 }
+                continue
+            }
+            var start = lo
+            while start < hi {
+                let n = min(FusedUpdate.chunk, hi - start)
+                groupChunk(g, members: members, at: start, count: n, sum: sum)
+                start += n
+            }
+        }
+        for i in models.indices where active[i] {
+            for run in soloRuns[i] {
+                let (lo, hi) = FlatKernels.slice(run.count, lane: lane, of: lanes)
+                if hi > lo { soloUpdate(model: i, offset: run.offset + lo, count: hi - lo, decays: run.decays) }
+            }
+        }
+    }
+
+    /// Clip + AdamW of `count` elements of model `i` from `offset` (the gradient is written back
+    /// clipped, as `step` documents).
+    @inline(__always)
+    private func soloUpdate(model i: Int, offset: Int, count: Int, decays: Bool) {
+        let g = gradientBase[i] + offset
+        if clipFactor[i] != 1 { FlatKernels.scale(g, count, by: clipFactor[i]) }
+        AdamW.update(
+            parameters: valueBase[i] + offset, gradients: g, expAvg: expAvg[i].pointer + offset,
+            expAvgSq: expAvgSq[i].pointer + offset, count: count,
+            scalars: decays ? stepScalars[i].decay : stepScalars[i].noDecay)
+    }
+
+    /// One chunk `[start, start + n)` of group `g`'s elements: clip and share the active members'
+    /// gradients (Alg. 1), AdamW on each, then synchronize their values (Alg. 2), with the
+    /// coefficients fixed for this step. `sum` holds at least `n` Floats.
+    private func groupChunk(_ g: Int, members: Range<Int>, at start: Int, count n: Int, sum: UnsafeMutablePointer<Float>) {
+        let memberModel = mixer.memberModel
+        let memberOffset = mixer.memberOffset
+        if shareCoefficients.mixes[g] {
+            var first = true
+            for k in members where active[memberModel[k]] {
+                let i = memberModel[k]
+                FusedUpdate.accumulateScaled(
+                    into: sum, gradientBase[i] + memberOffset[k] + start, n, scale: clipFactor[i],
+                    weight: Float(weights[i]), first: first)
+                first = false
+            }
+            FlatKernels.divide(sum, n, by: shareCoefficients.totalWeight[g])
+        }
+        for k in members where active[memberModel[k]] {
+            let i = memberModel[k]
+            let offset = memberOffset[k] + start
+            let scalars = memberDecays[k] ? stepScalars[i].decay : stepScalars[i].noDecay
+            if shareCoefficients.mixes[g] {
+                FusedUpdate.shareAndAdamW(
+                    parameters: valueBase[i] + offset, gradients: gradientBase[i] + offset,
+                    expAvg: expAvg[i].pointer + offset, expAvgSq: expAvgSq[i].pointer + offset, average: sum,
+                    count: n, scale: clipFactor[i], keep: shareCoefficients.keep[g], take: shareCoefficients.take[g],
+                    scalars: scalars)
+            } else {
+                soloUpdate(model: i, offset: offset, count: n, decays: memberDecays[k])
+            }
+        }
+        if syncCoefficients.mixes[g] {
+            var first = true
+            for k in members where active[memberModel[k]] {
+                FlatKernels.accumulate(
+                    into: sum, valueBase[memberModel[k]] + memberOffset[k] + start, n,
+                    weight: Float(weights[memberModel[k]]), first: first)
+                first = false
+            }
+            FlatKernels.divide(sum, n, by: syncCoefficients.totalWeight[g])
+            for k in members where active[memberModel[k]] {
+                FlatKernels.mix(
+                    valueBase[memberModel[k]] + memberOffset[k] + start, sum, n, keep: syncCoefficients.keep[g],
+                    take: syncCoefficients.take[g])
             }
         }
     }

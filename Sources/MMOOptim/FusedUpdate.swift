@@ -1,0 +1,73 @@
+// The element loops of the optimizer's fused pass over a compatibility group: the clipped
+// gradients' weighted sum, then per member share + AdamW in one sweep. Each loop performs the
+// Float operations of the separate phases in their order (clip `g·c`, `add_(g, alpha=w)`,
+// `div_`, `mul_(keep).add_(avg, alpha=take)`, then AdamW), so fusing changes no bit.
+
+/// Loops of the fused optimizer pass; pointers are views into `FloatBuffer`s.
+enum FusedUpdate {
+    /// Elements of a group handled at once: the members' chunks of gradients stay in cache
+    /// between the sum and the update (48 members × 4 KiB at `paper` granularity, small).
+    static let chunk = 1024
+
+    /// `sum = weight · (x · scale)` (when `first`) or `sum += weight · (x · scale)`.
+    static func accumulateScaled(
+        into sum: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int, scale: Float, weight: Float,
+        first: Bool
+    ) {
+        let lanes = FlatKernels.lanes
+        let s = FlatKernels.Lanes(repeating: scale)
+        var i = 0
+        if first {
+            while i + lanes <= n {
+                FlatKernels.store(weight * (FlatKernels.load(x + i) * s), sum + i)
+                i += lanes
+            }
+            while i < n {
+                sum[i] = weight * (x[i] * scale)
+                i += 1
+            }
+        } else {
+            while i + lanes <= n {
+                FlatKernels.store(FlatKernels.load(sum + i) + weight * (FlatKernels.load(x + i) * s), sum + i)
+                i += lanes
+            }
+            while i < n {
+                sum[i] = sum[i] + weight * (x[i] * scale)
+                i += 1
+            }
+        }
+    }
+
+    /// For `n` elements: `g ← (g·scale)·keep + take·average` (written back: the shared gradient)
+    /// and the AdamW update of parameters and moments from it.
+    static func shareAndAdamW(
+        parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafeMutablePointer<Float>,
+        expAvg m: UnsafeMutablePointer<Float>, expAvgSq v: UnsafeMutablePointer<Float>,
+        average: UnsafePointer<Float>, count n: Int, scale: Float, keep: Float, take: Float,
+        scalars: AdamW.Scalars
+    ) {
+        typealias Lanes = FlatKernels.Lanes
+        let lanes = FlatKernels.lanes
+        let s = Lanes(repeating: scale)
+        var i = 0
+        while i + lanes <= n {
+            let gi = (FlatKernels.load(g + i) * s) * keep + take * FlatKernels.load(average + i)
+            FlatKernels.store(gi, g + i)
+            let (pi, mi, vi) = AdamW.step(FlatKernels.load(p + i), gi, FlatKernels.load(m + i), FlatKernels.load(v + i), scalars)
+            FlatKernels.store(mi, m + i)
+            FlatKernels.store(vi, v + i)
+            FlatKernels.store(pi, p + i)
+            i += lanes
+        }
+        while i < n {
+            let gi = (g[i] * scale) * keep + take * average[i]
+            g[i] = gi
+            let (pi, mi, vi) = AdamW.step(
+                Lanes(repeating: p[i]), Lanes(repeating: gi), Lanes(repeating: m[i]), Lanes(repeating: v[i]), scalars)
+            m[i] = mi[0]
+            v[i] = vi[0]
+            p[i] = pi[0]
+            i += 1
+        }
+    }
+}
