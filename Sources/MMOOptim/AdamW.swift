@@ -85,7 +85,7 @@ public enum AdamW {
         let m = m + s.oneMinusBeta1 * (g - m)
         // mul_(β2).addcmul_(g, g, value=1 − β2): v·β2 + (1 − β2)·g·g
         let v = v * s.beta2 + s.oneMinusBeta2 * g * g
-        let denom = v.squareRoot() / s.biasCorrection2Sqrt + s.epsilon
+        let denom = FlatKernels.squareRoot(v) / s.biasCorrection2Sqrt + s.epsilon
         // addcdiv_(m, denom, value=−step_size): p + (−step_size·m) / denom
         let p = p * s.decayFactor + s.negativeStepSize * m / denom
         return (p, m, v)

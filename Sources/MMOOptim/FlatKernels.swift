@@ -3,6 +3,9 @@
 // (deterministic for every thread count) and accurate enough for norms of millions of values.
 // The arithmetic of the mixing loops follows the PyTorch ops the reference uses
 // (`add_(x, alpha=w)`, `div_`, `mul_(keep).add_(avg, alpha=take)`).
+#if arch(x86_64) && canImport(_Builtin_intrinsics.intel)
+import _Builtin_intrinsics.intel
+#endif
 
 /// Flat loops; `n` is an element count, pointers are views into `FloatBuffer`s.
 enum FlatKernels {
@@ -18,6 +21,20 @@ enum FlatKernels {
     @inline(__always)
     static func store(_ v: Lanes, _ p: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes.self)
+    }
+
+    /// `√v` lane by lane, correctly rounded (IEEE), as `squareRoot()`. On Linux `squareRoot()`
+    /// becomes a scalar `sqrtss` per lane with a branch to `sqrtf` for errno (16 of them per
+    /// vector: most of AdamW's instructions); `sqrtps` gives the same bits four lanes at a time.
+    @inline(__always)
+    static func squareRoot(_ v: Lanes) -> Lanes {
+        #if arch(x86_64) && canImport(_Builtin_intrinsics.intel)
+        let low = SIMD8(lowHalf: _mm_sqrt_ps(v.lowHalf.lowHalf), highHalf: _mm_sqrt_ps(v.lowHalf.highHalf))
+        let high = SIMD8(lowHalf: _mm_sqrt_ps(v.highHalf.lowHalf), highHalf: _mm_sqrt_ps(v.highHalf.highHalf))
+        return Lanes(lowHalf: low, highHalf: high)
+        #else
+        return v.squareRoot()
+        #endif
     }
 
     /// Lane `lane`'s part `[lo, hi)` of `0 ..< n` split into `lanes` contiguous parts, cut at
