@@ -190,7 +190,9 @@ struct FeedForwardSublayer {
 
     /// What forward saves for backward, per layer.
     struct Saved {
-        let preActivation, activation: UnsafeMutablePointer<Float>  // (BT, I)
+        /// `W1 x + b1`, then (after the GELU) GELU′ of it: all backward needs of it.
+        let preActivation: UnsafeMutablePointer<Float>  // (BT, I)
+        let activation: UnsafeMutablePointer<Float>  // (BT, I)
         let out: UnsafeMutablePointer<Float>  // (BT, C)
         let outMask: UnsafeMutablePointer<Float>?  // (BT, C)
 
@@ -206,7 +208,7 @@ struct FeedForwardSublayer {
         dropout: DropoutRates, rng: inout PhiloxRNG
     ) {
         linear(inner, out: s.preActivation, input: input, store: store, N: d.BT, IC: d.C, OC: d.I)
-        geluForward(out: s.activation, input: s.preActivation, N: d.BT * d.I, approximation: approximation)
+        geluForward(out: s.activation, inputToDerivative: s.preActivation, N: d.BT * d.I, approximation: approximation)
         linear(outer, out: s.out, input: s.activation, store: store, N: d.BT, IC: d.I, OC: d.C)
         dropoutInPlace(s.out, mask: s.outMask, N: d.BT * d.C, p: dropout.hidden, rng: &rng)
     }
@@ -221,8 +223,7 @@ struct FeedForwardSublayer {
         let wide = d.BT * d.I
         zero(x.wideA, wide)
         linearGradient(outer, dInput: x.wideA, dOut: dPre, input: s.activation, store: store, N: d.BT, IC: d.I, OC: d.C)
-        zero(x.wideB, wide)
-        geluBackward(dInput: x.wideB, dOut: x.wideA, input: s.preActivation, N: wide, approximation: approximation)
+        geluBackward(dInput: x.wideB, dOut: x.wideA, derivative: s.preActivation, N: wide)
         linearGradient(inner, dInput: dInput, dOut: x.wideB, input: input, store: store, N: d.BT, IC: d.C, OC: d.I)
     }
 }

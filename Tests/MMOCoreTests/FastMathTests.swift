@@ -41,4 +41,28 @@ final class FastMathTests: XCTestCase {
         XCTAssertLessThan(fastSigmoid(-200), 1e-38)
         XCTAssertEqual(fastSigmoid(200), 1)
     }
+
+    /// The one-pass GELU of a training forward (value out, derivative in place) and the
+    /// backward from that derivative give the bits of the two-pass pair they replace (the
+    /// forward from the input, the backward adding into a zeroed buffer), for both forms.
+    func testGELUDerivativePassMatchesTwoPassBitForBit() {
+        let n = 4099  // not a multiple of any vector width
+        var rng = PhiloxRNG(seed: 7, stream: "test/gelu")
+        var x = [Float](repeating: 0, count: n)
+        var dOut = [Float](repeating: 0, count: n)
+        x.withUnsafeMutableBufferPointer { rng.fillNormal($0.baseAddress!, count: n, std: 3) }
+        dOut.withUnsafeMutableBufferPointer { rng.fillNormal($0.baseAddress!, count: n, std: 1) }
+        x[0] = 0; x[1] = -0.0; x[2] = -30; x[3] = 30; x[4] = -9; dOut[5] = -0.0
+        for approximation in [GELUApproximation.none, .tanh] {
+            var out = [Float](repeating: 0, count: n), dInput = [Float](repeating: 0, count: n)
+            geluForward(out: &out, input: x, N: n, approximation: approximation)
+            geluBackward(dInput: &dInput, dOut: dOut, input: x, N: n, approximation: approximation)
+            var derivative = x
+            var onePassOut = [Float](repeating: .nan, count: n), onePassDInput = [Float](repeating: .nan, count: n)
+            geluForward(out: &onePassOut, inputToDerivative: &derivative, N: n, approximation: approximation)
+            geluBackward(dInput: &onePassDInput, dOut: dOut, derivative: derivative, N: n)
+            XCTAssertEqual(onePassOut.map(\.bitPattern), out.map(\.bitPattern), "\(approximation) forward")
+            XCTAssertEqual(onePassDInput.map(\.bitPattern), dInput.map(\.bitPattern), "\(approximation) backward")
+        }
+    }
 }

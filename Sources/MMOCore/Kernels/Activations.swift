@@ -25,16 +25,56 @@ public func geluForward(
 ) {
     switch approximation {
     case .none:
+        for i in 0..<N { out[i] = geluErf(input[i]).value }
+    case .tanh:
+        for i in 0..<N { out[i] = geluTanh(input[i]).value }
+    }
+}
+
+/// `out = GELU(x)` and `x ← GELU′(x)` in place, in one pass: what a training forward keeps for
+/// backward instead of the pre-activation (`geluBackward(dInput:dOut:derivative:N:)` then needs
+/// no exp). The same Float operations as `geluForward` and `geluBackward`, so the same bits.
+public func geluForward(
+    out: UnsafeMutablePointer<Float>, inputToDerivative x: UnsafeMutablePointer<Float>, N: Int,
+    approximation: GELUApproximation
+) {
+    switch approximation {
+    case .none:
         for i in 0..<N {
-            let x = input[i]
-            out[i] = x * normalCDF(x)
+            let (value, derivative) = geluErf(x[i])
+            out[i] = value
+            x[i] = derivative
         }
     case .tanh:
         for i in 0..<N {
-            let x = input[i]
-            out[i] = x * fastSigmoid(2 * sqrt2OverPi * (x + geluCubic * x * x * x))
+            let (value, derivative) = geluTanh(x[i])
+            out[i] = value
+            x[i] = derivative
         }
     }
+}
+
+/// `dInput = 0 + dOut · derivative` (the sum `geluBackward` adds into a zeroed buffer, without
+/// the zeroing pass; `0 +` keeps its sign of zero), from `geluForward(out:inputToDerivative:)`.
+public func geluBackward(
+    dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>, derivative: UnsafePointer<Float>, N: Int
+) {
+    for i in 0..<N { dInput[i] = 0 + dOut[i] * derivative[i] }
+}
+
+/// GELU (erf) and its derivative `Φ(x) + x·φ(x)` at `x`, from one exp.
+@inline(__always)
+private func geluErf(_ x: Float) -> (value: Float, derivative: Float) {
+    let (cdf, pdf) = normalCDFAndPDF(x)
+    return (x * cdf, cdf + x * pdf)
+}
+
+/// GELU (tanh form) and its derivative at `x` (see `geluBackward`), from one sigmoid.
+@inline(__always)
+private func geluTanh(_ x: Float) -> (value: Float, derivative: Float) {
+    let s = fastSigmoid(2 * sqrt2OverPi * (x + geluCubic * x * x * x))
+    let du = sqrt2OverPi * (1 + 3 * geluCubic * x * x)
+    return (x * s, s + 2 * x * s * (1 - s) * du)
 }
 
 /// `dInput += dOut · GELU′(input)`.
@@ -47,18 +87,9 @@ public func geluBackward(
 ) {
     switch approximation {
     case .none:
-        for i in 0..<N {
-            let x = input[i]
-            let (cdf, pdf) = normalCDFAndPDF(x)
-            dInput[i] += dOut[i] * (cdf + x * pdf)
-        }
+        for i in 0..<N { dInput[i] += dOut[i] * geluErf(input[i]).derivative }
     case .tanh:
-        for i in 0..<N {
-            let x = input[i]
-            let s = fastSigmoid(2 * sqrt2OverPi * (x + geluCubic * x * x * x))
-            let du = sqrt2OverPi * (1 + 3 * geluCubic * x * x)
-            dInput[i] += dOut[i] * (s + 2 * x * s * (1 - s) * du)
-        }
+        for i in 0..<N { dInput[i] += dOut[i] * geluTanh(input[i]).derivative }
     }
 }
 
