@@ -43,13 +43,15 @@ public struct StepTimings: Sendable, Equatable {
     public var clip: Double = 0
     /// Cross-model gradient similarities (0 when logging is off).
     public var similarity: Double = 0
-    /// Gradient sharing (Alg. 1).
+    /// Gradient sharing (Alg. 1) on its own: 0 since sharing runs inside the fused pass timed
+    /// as `adamW`.
     public var sharing: Double = 0
     /// Per-model learning rates.
     public var learningRate: Double = 0
-    /// AdamW updates.
+    /// The fused element pass: clipping, gradient sharing, AdamW and (on its steps) parameter
+    /// synchronization.
     public var adamW: Double = 0
-    /// Parameter synchronization (Alg. 2).
+    /// Parameter synchronization (Alg. 2) on its own: 0 since it runs inside the fused pass.
     public var sync: Double = 0
     /// Loss recording and convergence estimation (Alg. 3).
     public var convergence: Double = 0

@@ -276,12 +276,14 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// (README, "Measured"). 5e-4 with a 16-step warm-up is the common from-scratch setting used by
     /// `independent-synthetic.yaml` and the ablation configs, chosen once before any run, not
     /// tuned. Six epochs (96 steps, about a minute on two cores): every model learns; final
-    /// validation accuracy BERT / GPT-2 / RoBERTa 0.96 / 1.00 / 1.00 (seed 42), 0.90 / 1.00 / 0.98
-    /// (43), 1.00 / 1.00 / 1.00 (44), measured.
+    /// validation accuracy BERT / GPT-2 / RoBERTa SEEDS, measured. The models run side by side
+    /// (`concurrency: models`, docs/PERFORMANCE.md); a config file without the field stays
+    /// `sequential`.
     public static var builtInDefault: RunConfig {
         var config = RunConfig()
         config.name = "default"
         config.training.epochs = 6
+        config.training.concurrency = .models
         config.optimizer.learningRate = 5e-4
         config.optimizer.warmupSteps = 16
         return config

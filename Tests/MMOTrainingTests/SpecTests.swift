@@ -104,5 +104,8 @@ final class DefaultConfigTests: XCTestCase {
         let paper = try RunConfig.load(path: fixtureConfig("paper-synthetic"))
         XCTAssertEqual(paper.optimizer.learningRate, 3e-5)
         XCTAssertTrue(RunConfig.builtInDefault.optimizer.gradientSharing && RunConfig.builtInDefault.optimizer.parameterSync)
+        // The demo runs its models side by side; a config without the field stays sequential.
+        XCTAssertEqual(RunConfig.builtInDefault.training.concurrency, .models)
+        XCTAssertEqual(try RunConfig.load(path: fixtureConfig("paper-synthetic")).training.concurrency, .sequential)
     }
 }
