@@ -124,8 +124,17 @@ public struct ExperimentRunner {
                 for r in running { kill(r.pid, SIGTERM) }
                 signalled = true
             }
-            while !interrupted && running.count < plan.lanes && !pending.isEmpty {
-                let run = pending.removeFirst()
+            // A run whose teacher run failed cannot start; one whose teacher is still training waits.
+            while let blocked = pending.firstIndex(where: { run in
+                run.after.map { id in !finished.contains(id) && !running.contains { $0.run.id == id } && !pending.contains { $0.id == id } } ?? false
+            }) {
+                let run = pending.remove(at: blocked)
+                unfinished.append((run.id, .failed(reason: "its distillation teacher \(run.after!) did not finish")))
+            }
+            while !interrupted && running.count < plan.lanes,
+                let next = pending.firstIndex(where: { run in run.after.map { finished.contains($0) } ?? true })
+            {
+                let run = pending.remove(at: next)
                 var command = plan.command(run, trainPath: trainExecutable.path)
                 if let stopAt, stopAt > stepOf(run) { command += ["--stop-at", "\(stopAt)"] }
                 let pid = try spawn(command, log: plan.logURL(run))

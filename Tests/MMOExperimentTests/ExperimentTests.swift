@@ -203,6 +203,40 @@ final class ExperimentTests: XCTestCase {
         XCTAssertTrue(try ExperimentPlan.make(spec: ExperimentSpec.load(path: spec), results: results).runs.allSatisfy { $0.status == .finished(steps: 200) })
     }
 
+    /// A distillation variant listed before its teacher: the plan puts the teacher's runs first,
+    /// `{run:NAME}` becomes that variant's run of the same seed, and the whole experiment runs.
+    func testDistillationVariantRunsAfterItsTeacher() throws {
+        let folder = try temporaryFolder()
+        let spec = """
+            name: t
+            base: \(root.appendingPathComponent("fixtures/configs/tiny.yaml").path)
+            seeds: [7, 8]
+            maxSteps: 2
+            threads: 1
+            parallel: 2
+            variants:
+              - {name: kd, set: {training.distillation: {checkpoint: "{run:teacher}/last.mmo", model: gpt2}}}
+              - {name: teacher, set: {optimizer.gradientSharing: false}}
+            """
+        let url = folder.appendingPathComponent("spec.yaml")
+        try spec.write(to: url, atomically: true, encoding: .utf8)
+        let results = folder.appendingPathComponent("results")
+        let plan = try ExperimentPlan.make(spec: ExperimentSpec.load(path: url.path), results: results)
+        XCTAssertEqual(plan.runs.map(\.id), ["teacher-seed7", "teacher-seed8", "kd-seed7", "kd-seed8"])
+        XCTAssertEqual(plan.runs[2].after, "teacher-seed7")
+        XCTAssertEqual(
+            plan.runs[2].config.training.distillation?.checkpointPath(seed: 7),
+            results.standardizedFileURL.appendingPathComponent("teacher-seed7/last.mmo").path)
+        let run = try runTool("mmo-experiment", [url.path, "-o", results.path])
+        XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: results.appendingPathComponent("kd-seed8/last.mmo").path))
+        // A placeholder naming no variant is refused naming it.
+        try spec.replacingOccurrences(of: "{run:teacher}", with: "{run:nobody}").write(to: url, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try ExperimentPlan.make(spec: ExperimentSpec.load(path: url.path), results: results)) {
+            XCTAssertTrue("\($0)".contains("{run:nobody}"), "\($0)")
+        }
+    }
+
     func testSpecIsStrict() throws {
         let folder = try temporaryFolder()
         let results = folder.appendingPathComponent("r").path
