@@ -184,6 +184,9 @@ public struct ExperimentPlan: Sendable {
             "base \(spec.base); \(lanes) run(s) at once, \(threads) BLAS thread(s) each"
                 + (spec.target.map { String(format: "; target accuracy %.3f", $0) } ?? ""),
         ]
+        if !spec.common.isEmpty {
+            lines.append("  every variant: " + spec.common.keys.sorted().map { "\($0)=\(spec.common[$0]!)" }.joined(separator: ", "))
+        }
         for v in spec.variants {
             let set = v.set.keys.sorted().map { "\($0)=\(v.set[$0]!)" }.joined(separator: ", ")
             lines.append("  variant \(v.name): \(set.isEmpty ? "the base as is" : set)")

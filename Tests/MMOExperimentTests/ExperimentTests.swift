@@ -214,6 +214,7 @@ final class ExperimentTests: XCTestCase {
             maxSteps: 2
             threads: 1
             parallel: 2
+            set: {training.evalEvery: 1, optimizer.gradientSharing: true}
             variants:
               - {name: kd, set: {training.distillation: {checkpoint: "{run:teacher}/last.mmo", model: gpt2}}}
               - {name: teacher, set: {optimizer.gradientSharing: false}}
@@ -224,6 +225,9 @@ final class ExperimentTests: XCTestCase {
         let plan = try ExperimentPlan.make(spec: ExperimentSpec.load(path: url.path), results: results)
         XCTAssertEqual(plan.runs.map(\.id), ["teacher-seed7", "teacher-seed8", "kd-seed7", "kd-seed8"])
         XCTAssertEqual(plan.runs[2].after, "teacher-seed7")
+        // The spec's common `set` applies to every variant, the variant's own `set` after it.
+        XCTAssertTrue(plan.runs.allSatisfy { $0.config.training.evalEvery == 1 })
+        XCTAssertEqual(plan.runs.map(\.config.optimizer.gradientSharing), [false, false, true, true])
         XCTAssertEqual(
             plan.runs[2].config.training.distillation?.checkpointPath(seed: 7),
             results.standardizedFileURL.appendingPathComponent("teacher-seed7/last.mmo").path)
