@@ -81,7 +81,7 @@ final class ExperimentTests: XCTestCase {
         let summary = try String(contentsOf: results.appendingPathComponent("summary.md"), encoding: .utf8)
         for variant in ["full", "independent"] {
             for model in ["bert", "gpt2", "roberta"] {
-                var finals: [Double] = [], bests: [Double] = []
+                var finals: [Double] = [], bests: [Double] = [], bestSteps: [Double] = []
                 for seed in [7, 8] {
                     let evals = try evaluations(results.appendingPathComponent("\(variant)-seed\(seed)"))
                     XCTAssertEqual(evals.map(\.step), [2, 4, 6], file: file, line: line)
@@ -91,6 +91,7 @@ final class ExperimentTests: XCTestCase {
                     let toTarget = evals.first { $0.accuracy[model]! >= 0.5 }?.step
                     finals.append(accuracies.last!)
                     bests.append(best)
+                    bestSteps.append(Double(bestStep))
                     let row = try XCTUnwrap(csv.first { $0[0] == variant && $0[1] == "\(seed)" && $0[2] == model }, file: file, line: line)
                     XCTAssertEqual(Double(row[3])!, accuracies.last!, accuracy: 1e-6, file: file, line: line)
                     XCTAssertEqual(Double(row[4])!, best, accuracy: 1e-6, file: file, line: line)
@@ -100,14 +101,16 @@ final class ExperimentTests: XCTestCase {
                     XCTAssertGreaterThan(Double(row[8]) ?? 0, 0, "wall seconds", file: file, line: line)
                     XCTAssertGreaterThan(Double(row[9]) ?? 0, 0, "CPU seconds", file: file, line: line)
                 }
-                func spread(_ v: [Double]) -> String {
+                func spread(_ v: [Double], digits: Int = 4) -> String {
                     let mean = v.reduce(0, +) / Double(v.count)
                     let std = (v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(v.count - 1)).squareRoot()
-                    return String(format: "%.4f ± %.4f (%.4f–%.4f)", mean, std, v.min()!, v.max()!)
+                    let f = "%.\(digits)f"
+                    return String(format: "\(f) ± \(f) (\(f)–\(f))", mean, std, v.min()!, v.max()!)
                 }
                 let rowLine = summary.split(separator: "\n").first { $0.hasPrefix("| \(variant) | \(model) | 2 |") }
                 XCTAssertNotNil(rowLine, "summary row \(variant)/\(model)", file: file, line: line)
-                XCTAssertTrue(rowLine?.contains("| \(spread(finals)) | \(spread(bests)) |") ?? false, "\(rowLine ?? "") vs \(spread(finals)) \(spread(bests))", file: file, line: line)
+                let expected = "| \(spread(finals)) | \(spread(bests)) | \(spread(bestSteps, digits: 1)) |"
+                XCTAssertTrue(rowLine?.contains(expected) ?? false, "\(rowLine ?? "") vs \(expected)", file: file, line: line)
             }
         }
     }
