@@ -249,6 +249,10 @@ public struct ExperimentRunner {
         return out
     }
 
+    /// BLAS threads of the ensemble evaluations: they run after every run has ended, so all cores
+    /// (on the real tweets one evaluation costs about as much as 25 training steps).
+    var ensembleThreads: Int { max(plan.threads, ProcessInfo.processInfo.activeProcessorCount) }
+
     /// The validation accuracy of the ensemble that averages the models' probabilities (as
     /// `mmo-eval`) at the run's last.mmo; cached in `.experiment/ensemble/<run>.json` by step.
     func ensembleAccuracy(_ run: PlannedRun) throws -> Double {
@@ -264,7 +268,7 @@ public struct ExperimentRunner {
             return cached.accuracy
         }
         let report = try CheckpointEvaluator.evaluate(
-            checkpoint, on: EvaluationData.validation(of: checkpoint), dataDescription: "validation", options: EvaluationOptions(threads: plan.threads))
+            checkpoint, on: EvaluationData.validation(of: checkpoint), dataDescription: "validation", options: EvaluationOptions(threads: ensembleThreads))
         guard let accuracy = report.ensemble?.accuracy else { throw ExperimentError("the checkpoint's models give no ensemble") }
         try FileManager.default.createDirectory(at: cache.deletingLastPathComponent(), withIntermediateDirectories: true)
         try JSONEncoder().encode(Cached(step: checkpoint.state.progress.step, accuracy: accuracy)).write(to: cache, options: .atomic)
