@@ -293,7 +293,19 @@ public final class MultiModelOptimizer: LaneJob {
         // synchronization (Alg. 2). The coefficients of both mixes are fixed here, before it.
         let share = config.gradientSharing && t % config.shareEvery == 0
         let sync = config.parameterSync && t % config.syncEvery == 0
-        mixer.coefficients(share ? config.sharingCoefficient : 0, active: active, into: &shareCoefficients)
+        // The agreement gate averages per member over the members it agrees with, from dot
+        // products of the clipped, unmixed gradients: that mix runs on its own, on clipped
+        // gradients in place, and the fused pass then only runs AdamW and sync.
+        let gated = share && config.sharingGate == .agreement
+        if gated {
+            if anyClipped && !config.logGradientSimilarity {
+                runPhase(.clip)
+                for i in models.indices { clipFactor[i] = 1 }
+            }
+            mixer.mix(gradientBase, coefficient: config.sharingCoefficient, active: active, pool: pool, gated: true)
+        }
+        report.timings.sharing = clock.lap()
+        mixer.coefficients(share && !gated ? config.sharingCoefficient : 0, active: active, into: &shareCoefficients)
         mixer.coefficients(sync ? config.syncCoefficient : 0, active: active, into: &syncCoefficients)
         for i in models.indices { report.models[i].learningRate = learningRate(model: i, step: t) }
         for i in models.indices where active[i] {
@@ -305,7 +317,6 @@ public final class MultiModelOptimizer: LaneJob {
         runPhase(.update)
         report.gradientsShared = share
         report.parametersSynchronized = sync
-        report.timings.sharing = 0
         report.timings.adamW = clock.lap()
         report.timings.sync = 0
 
