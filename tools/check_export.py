@@ -124,7 +124,7 @@ def check_checkpoint(tools, work, tag, checkpoint, failures, summary):
     state = json.loads(run([tools["mmo-inspect"], checkpoint, "--state"]))
     max_length = state["run"]["data"]["maxLength"]
     # Models initialised from a Hugging Face folder (models[].init) carry its tokenizer files.
-    imported = {m["name"] for m in state["models"] if "tokenizer" in m}
+    imported = {m["name"] for m in state["models"] if m.get("tokenizer", {}).get("kind") in ("wordPiece", "byteLevelBPE")}
 
     validation_logits = os.path.join(work, "validation-logits.jsonl")
     run([tools["mmo-eval"], checkpoint, "--logits", validation_logits])
