@@ -24,7 +24,13 @@ extension CheckpointState {
         // Progress and the data cursor.
         try require((0...stepLimit).contains(progress.step), "progress.step", progress.step, "in 0…\(stepLimit)")
         try require(progress.totalSteps >= 1, "progress.totalSteps", progress.totalSteps, "≥ 1")
-        try require(progress.examplesSeen >= 0, "progress.examplesSeen", progress.examplesSeen, "≥ 0")
+        // Each step consumes at most accumulationSteps batches of at most the largest batch size,
+        // so a bound that keeps the counter's growth far from overflow.
+        let (perStep, o1) = config.optimizer.accumulationSteps.multipliedReportingOverflow(by: ConfigLimits.range("training.batchSize").upperBound)
+        let (seenLimit, o2) = perStep.multipliedReportingOverflow(by: max(progress.step, 0))
+        try require(
+            progress.examplesSeen >= 0 && (o1 || o2 || progress.examplesSeen <= seenLimit), "progress.examplesSeen", progress.examplesSeen,
+            "in 0…\(o1 || o2 ? Int.max : seenLimit) (at most accumulationSteps × \(ConfigLimits.range("training.batchSize").upperBound) examples per step)")
         let batches = (data.train.count + config.training.batchSize - 1) / config.training.batchSize
         try require((0...stepLimit).contains(progress.cursor.epoch), "progress.cursor.epoch", progress.cursor.epoch, "in 0…\(stepLimit)")
         try require(
