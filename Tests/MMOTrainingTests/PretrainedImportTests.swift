@@ -263,6 +263,27 @@ final class PretrainedImportTests: XCTestCase {
         assertImportFails(URL(fileURLWithPath: "/nonexistent/folder"), mentions: ["models[0].init", "is not a folder"])
     }
 
+    func testConfigFieldsDecodeAndOldConfigsKeepTheirMeaning() throws {
+        let yaml = """
+            models:
+              - {name: m, family: bert, init: some/folder}
+            data: {padding: max}
+            """
+        let config = try decodeDocument(RunConfig.self, data: Data(yaml.utf8), file: "c.yaml")
+        XCTAssertEqual(config.models[0].initFrom, "some/folder")
+        XCTAssertEqual(config.data.padding, .max)
+        // A config without the fields: random initialisation, padding to the longest (as before).
+        let old = try decodeDocument(RunConfig.self, data: Data("models: [{name: m, family: bert}]".utf8), file: "c.yaml")
+        XCTAssertNil(old.models[0].initFrom)
+        XCTAssertEqual(old.data.padding, .longest)
+        XCTAssertThrowsError(try decodeDocument(RunConfig.self, data: Data("data: {padding: longer}".utf8), file: "c.yaml")) { error in
+            XCTAssertTrue("\(error)".contains("padding"), "\(error)")
+        }
+        // `init` is written back under its config name (the resolved config.json, the state's run).
+        let encoded = String(decoding: try JSONEncoder().encode(config.models[0]), as: UTF8.self)
+        XCTAssertTrue(encoded.contains("\"init\":\"some\\/folder\"") || encoded.contains("\"init\":\"some/folder\""), encoded)
+    }
+
     // MARK: - Gradient sharing across vocabularies, padding
 
     func testEmbeddingGroupsFormOnlyBetweenEqualVocabularySizes() throws {
