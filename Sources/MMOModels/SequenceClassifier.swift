@@ -13,6 +13,11 @@ public protocol SequenceClassifier: AnyObject {
     var parameters: ParameterStore { get }
     /// Logits of the last forward, row-major `(batchSize, numLabels)`.
     var logits: UnsafePointer<Float> { get }
+    /// d(loss)/d(logits) of the last forward, row-major `(batchSize, numLabels)`: `forward` sets
+    /// it to the gradient of its mean cross-entropy, and `backward` propagates whatever it holds,
+    /// so a caller may add the gradient of a further loss on the logits in between (knowledge
+    /// distillation, mutual learning) without a second pass through the model.
+    var logitGradient: UnsafeMutablePointer<Float> { get }
     /// The dropout stream; saved in checkpoints so that a resumed run draws the same masks.
     var dropoutRNG: PhiloxRNG { get set }
 
@@ -21,6 +26,7 @@ public protocol SequenceClassifier: AnyObject {
     /// and are reused afterwards: a steady-state call allocates nothing.
     func forward(_ batch: TokenBatch, training: Bool) -> Float
 
-    /// Adds the gradient of the last forward's mean loss to `parameters.gradients`.
+    /// Adds to `parameters.gradients` the gradient that `logitGradient` holds (after `forward`
+    /// alone: that of the last forward's mean cross-entropy).
     func backward()
 }

@@ -32,9 +32,10 @@ public struct PreparedData {
                 }
                 return TextFileOptions(format: format, textColumn: data.textColumn, labelColumn: data.labelColumn)
             }
-            train = try DatasetLoader.load(path: trainPath, options: options(trainPath), labels: labels ?? data.labels)
+            let drop = Set(data.dropLabels ?? [])
+            train = try DatasetLoader.load(path: trainPath, options: options(trainPath), labels: labels ?? data.labels, dropping: drop)
             validation = try DatasetLoader.load(
-                path: validationPath, options: options(validationPath), labels: train.labelNames)
+                path: validationPath, options: options(validationPath), labels: train.labelNames, dropping: drop)
         }
         if train.labelNames.count < 2 {
             throw DataError.invalidOption(field: "data.labels", reason: "a classifier needs at least 2 classes, the data has \(train.labelNames)")
