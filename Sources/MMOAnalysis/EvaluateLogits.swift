@@ -59,6 +59,23 @@ public final class LogitsFileWriter {
         if buffer.count >= Self.chunkBytes { try flush() }
     }
 
+    /// Appends one language-model row: `{"model","index","text","input_ids","targets"}`, the ids
+    /// as the model was fed them (masked LM: after the validation masking) and per position the
+    /// token it had to predict (-100: none). No logits: a row of vocabulary width per token
+    /// would dwarf the data; the evaluation's loss is the number to reproduce.
+    public func appendLanguageModel(model: String, index: Int, text: String, inputIDs: UnsafeBufferPointer<Int32>, targets: UnsafeBufferPointer<Int32>) throws {
+        append("{\"model\":")
+        appendString(model)
+        append(",\"index\":\(index),\"text\":")
+        appendString(text)
+        append(",\"input_ids\":[")
+        for (i, id) in inputIDs.enumerated() { append(i == 0 ? "\(id)" : ",\(id)") }
+        append("],\"targets\":[")
+        for (i, id) in targets.enumerated() { append(i == 0 ? "\(id)" : ",\(id)") }
+        append("]}\n")
+        if buffer.count >= Self.chunkBytes { try flush() }
+    }
+
     /// Writes what is buffered and moves the file to `url` (replacing a previous one).
     public func commit() throws {
         try flush()

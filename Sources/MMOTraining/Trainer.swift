@@ -33,7 +33,7 @@ public final class Trainer: LaneJob {
     public let config: RunConfig
     public let run: RunDirectory
     public let names: [String]
-    public let models: [SequenceClassifier]
+    public let models: [any TrainableModel]
     public let optimizer: MultiModelOptimizer
     public let tokenizer: WordTokenizer
     public let labelNames: [String]
@@ -64,7 +64,16 @@ public final class Trainer: LaneJob {
     private let laneResults: UnsafeMutablePointer<EvalResult?>
 
     /// Builds a run from its parts (used by `start` and by checkpoint restore).
-    init(config: RunConfig, run: RunDirectory, data: PreparedData, models: [SequenceClassifier], progress: TrainingProgress) throws {
+    /// What each model's batches need (labels, masking, next tokens).
+    let targetRules: [TargetRule]
+    /// Each model's masking stream (`mlm/<model>`; unused for other objectives), written only by
+    /// the model's own lane (raw memory, as `laneLosses`), saved in checkpoints.
+    let maskingRNGs: UnsafeMutablePointer<PhiloxRNG>
+
+    init(
+        config: RunConfig, run: RunDirectory, data: PreparedData, models: [any TrainableModel], progress: TrainingProgress,
+        maskingRNGs: [PhiloxRNG]? = nil
+    ) throws {
         self.config = config
         self.run = run
         self.names = config.models.map(\.name)
@@ -82,6 +91,10 @@ public final class Trainer: LaneJob {
         }
         sampler = EpochSampler(count: data.train.count, batchSize: config.training.batchSize, seed: config.seed)
         stepLosses = [Float](repeating: 0, count: models.count)
+        targetRules = models.map(\.config.targetRule)
+        self.maskingRNGs = .allocate(capacity: models.count)
+        let rngs = maskingRNGs ?? config.models.map { PhiloxRNG(seed: config.seed, stream: MaskingStreams.training(model: $0.name)) }
+        self.maskingRNGs.initialize(from: rngs, count: models.count)
         // OpenBLAS's thread count is process-wide: 1 when the models run side by side.
         BLAS.setThreads(config.training.blasThreads)
         pool = WorkerPool(lanes: config.training.modelLanes(models: models.count))
@@ -101,6 +114,7 @@ public final class Trainer: LaneJob {
     }
 
     deinit {
+        maskingRNGs.deallocate()
         laneLosses.deallocate()
         laneResults.deinitialize(count: models.count)
         laneResults.deallocate()
@@ -139,10 +153,10 @@ public final class Trainer: LaneJob {
         let architectures = data.modelConfigs(config)
         try ConfigLimits.checkMemory(
             architectures: architectures, batchSize: config.training.batchSize, maxLength: config.data.maxLength, file: "config")
-        var models: [SequenceClassifier] = []
+        var models: [any TrainableModel] = []
         for (i, architecture) in architectures.enumerated() {
             // Each model gets its own init and dropout streams, derived from the run seed and its name.
-            models.append(try makeClassifier(config: architecture, seed: modelSeed(config.seed, name: config.models[i].name)))
+            models.append(try makeModel(config: architecture, seed: modelSeed(config.seed, name: config.models[i].name)))
         }
         let progress = TrainingProgress(totalSteps: try totalSteps(config, trainCount: data.train.count))
         let trainer = try Trainer(config: config, run: RunDirectory(url: runDirectory), data: data, models: models, progress: progress)
@@ -185,6 +199,7 @@ public final class Trainer: LaneJob {
             var sum: Float = 0
             for indices in microBatches {
                 trainSets[m].fill(batches[m], indices: indices)
+                targetRules[m].apply(to: batches[m], rng: &maskingRNGs[m])
                 sum += models[m].forward(batches[m], training: true)
                 models[m].backward()
             }
@@ -196,9 +211,10 @@ public final class Trainer: LaneJob {
     /// Evaluates every model on the validation set (side by side with `concurrency: models`).
     public func evaluate() -> [String: EvalResult] {
         let slots = laneResults
+        let seed = config.seed
         pool.forEach(models.count) { m in
             slots[m] = Evaluator.evaluate(
-                models[m], on: validationSets[m], batch: batches[m], batchSize: config.training.batchSize)
+                models[m], on: validationSets[m], batch: batches[m], batchSize: config.training.batchSize, maskSeed: seed)
         }
         var results: [String: EvalResult] = [:]
         for m in models.indices { results[names[m]] = laneResults[m] }

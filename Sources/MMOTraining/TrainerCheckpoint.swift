@@ -16,7 +16,7 @@ extension Trainer {
                     parameterCount: models[i].parameters.totalCount)
             },
             progress: progress,
-            rng: Dictionary(uniqueKeysWithValues: names.enumerated().map { ("dropout/\($1)", models[$0].dropoutRNG.state) }),
+            rng: rngStates(),
             optimizer: optimizer.exportState(),
             tokenizer: tokenizer,
             data: CheckpointState.DataRecord(
@@ -25,6 +25,17 @@ extension Trainer {
             metrics: CheckpointState.Metrics(lastEval: lastEval, best: best),
             lineage: CheckpointState.Lineage(parent: parent),
             threads: BLAS.threads)
+    }
+
+    /// The named streams to save: `dropout/<model>` for every model, `mlm/<model>` for every
+    /// masked-LM model (other objectives draw nothing).
+    func rngStates() -> [String: RNGState] {
+        var states: [String: RNGState] = [:]
+        for (m, name) in names.enumerated() {
+            states["dropout/\(name)"] = models[m].dropoutRNG.state
+            if targetRules[m].drawsRandomly { states[MaskingStreams.training(model: name)] = maskingRNGs[m].state }
+        }
+        return states
     }
 
     /// Writes the whole run state to `url` atomically (the previous file under that name, if
