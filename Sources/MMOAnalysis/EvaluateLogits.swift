@@ -44,9 +44,9 @@ public final class LogitsFileWriter {
         appendString(model)
         append(",\"index\":\(index),\"text\":")
         appendString(text)
-        append(",\"input_ids\":[")
-        for (i, id) in inputIDs.enumerated() { append(i == 0 ? "\(id)" : ",\(id)") }
-        append("],\"label\":\(label),\"label_name\":")
+        append(",\"input_ids\":")
+        appendIntegers(inputIDs)
+        append(",\"label\":\(label),\"label_name\":")
         appendString(labelName)
         append(",\"logits\":[")
         for c in 0..<count {
@@ -68,11 +68,11 @@ public final class LogitsFileWriter {
         appendString(model)
         append(",\"index\":\(index),\"text\":")
         appendString(text)
-        append(",\"input_ids\":[")
-        for (i, id) in inputIDs.enumerated() { append(i == 0 ? "\(id)" : ",\(id)") }
-        append("],\"targets\":[")
-        for (i, id) in targets.enumerated() { append(i == 0 ? "\(id)" : ",\(id)") }
-        append("]}\n")
+        append(",\"input_ids\":")
+        appendIntegers(inputIDs)
+        append(",\"targets\":")
+        appendIntegers(targets)
+        append("}\n")
         if buffer.count >= Self.chunkBytes { try flush() }
     }
 
@@ -112,6 +112,13 @@ public final class LogitsFileWriter {
     }
 
     private func append(_ s: String) { buffer.append(contentsOf: s.utf8) }
+
+    /// A JSON array of integers.
+    private func appendIntegers(_ values: some Sequence<Int32>) {
+        append("[")
+        for (i, v) in values.enumerated() { append(i == 0 ? "\(v)" : ",\(v)") }
+        append("]")
+    }
 
     /// A JSON string literal: quotes, backslashes and control characters escaped, everything
     /// else raw UTF-8 (a Swift String is valid Unicode, so the output is valid JSON).

@@ -14,8 +14,11 @@ public func makeModel(config: ModelConfig, seed: UInt64) throws -> any Trainable
     // (`validate` inside each initialiser refuses a family the objective does not fit.)
     switch config.objective {
     case .classification: return try makeClassifier(config: config, seed: seed)
-    case .mlm: return try EncoderMaskedLM(config: config, initRNG: &initRNG, dropoutRNG: dropoutRNG)
-    case .clm: return try GPT2LMHeadModel(config: config, initRNG: &initRNG, dropoutRNG: dropoutRNG)
+    case .mlm:
+        return try BackboneLanguageModel(config: config, objective: .mlm, initRNG: &initRNG, dropoutRNG: dropoutRNG, register: registerMaskedLM)
+    case .clm:
+        guard config.family == .gpt2 else { try config.validate(); throw ModelError.wrongFamily(expected: .gpt2, got: config.family) }
+        return try BackboneLanguageModel(config: config, objective: .clm, initRNG: &initRNG, dropoutRNG: dropoutRNG, register: registerCausalLM)
     }
 }
 
@@ -50,7 +53,7 @@ public func parameterSpecs(config: ModelConfig) throws -> [ParameterSpec] {
         return EncoderSequenceClassifier.register(config, family: config.family).0.specs
     case (.classification, .gpt2): return GPT2ForSequenceClassification.register(config).0.specs
     // (`validate` has refused mlm for GPT-2 and clm for the encoders.)
-    case (.mlm, _): return EncoderMaskedLM.register(config).0.specs
-    case (.clm, _): return GPT2LMHeadModel.register(config).0.specs
+    case (.mlm, _): return registerMaskedLM(config).0.specs
+    case (.clm, _): return registerCausalLM(config).0.specs
     }
 }

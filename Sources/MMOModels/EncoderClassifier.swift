@@ -95,13 +95,12 @@ public class EncoderSequenceClassifier: SequenceClassifier {
 
     /// Runs the model on `batch` and returns the mean cross-entropy (see `SequenceClassifier`).
     public func forward(_ batch: TokenBatch, training: Bool) -> Float {
-        let B = batch.batchSize, T = batch.sequenceLength
-        precondition(T <= config.maxSequenceLength, "sequence length \(T) exceeds the model's \(config.maxSequenceLength)")
+        let (d, r) = forwardShape(batch, config: config, training: training)
+        let (B, T) = (d.B, d.T)
         let L = workspace.reserve(batchSize: B, sequenceLength: T)
         layout = L
-        let d = Dims(B: B, T: T, C: config.hiddenSize, NH: config.numHeads, I: config.intermediateSize)
         dims = d
-        rates = training ? DropoutRates(hidden: config.hiddenDropout, attention: config.attentionDropout) : .off
+        rates = r
         let (C, BT) = (d.C, d.BT)
         let store = parameters
 

@@ -122,75 +122,108 @@ struct LMHead {
     }
 }
 
-/// Buffers of an encoder masked-LM model.
-struct EncoderMaskedLMLayout {
-    let backbone: EncoderBackboneLayout
-    let head: LMHeadLayout
-
-    init(arena a: inout ActivationArena, B: Int, T: Int, config: ModelConfig) {
-        backbone = EncoderBackboneLayout(arena: &a, B: B, T: T, config: config)
-        head = LMHeadLayout(arena: &a, rows: B * T, config: config, transform: true)
-    }
+/// What a language model needs of its backbone (the encoder or the decoder): its buffers, a
+/// forward to the final hidden states and the backward from their gradient.
+protocol LanguageModelBackbone {
+    associatedtype Layout
+    static func layout(arena: inout ActivationArena, B: Int, T: Int, config: ModelConfig) -> Layout
+    /// Where the head writes the gradient w.r.t. the backbone output `(BT, C)`.
+    static func outputGradient(_ layout: Layout) -> UnsafeMutablePointer<Float>
+    func forward(
+        _ batch: TokenBatch, layout: Layout, store: ParameterStore, config: ModelConfig, dims: Dims, rates: DropoutRates,
+        rng: inout PhiloxRNG) -> UnsafePointer<Float>
+    func backward(layout: Layout, store: ParameterStore, config: ModelConfig, dims: Dims, rates: DropoutRates)
 }
 
-/// Hugging Face `BertForMaskedLM` / `RobertaForMaskedLM` (`makeModel(config:seed:)` with
-/// objective `mlm`): the encoder of the classifier, under the same tensor names, and the
-/// masked-LM head.
-public final class EncoderMaskedLM: LanguageModel {
-    /// The architecture (objective `mlm`).
-    public let config: ModelConfig
-    /// Backbone tensors (named as in the classifier), then `cls.predictions.*` / `lm_head.*`.
-    public let parameters: ParameterStore
-    /// The dropout stream (saved in checkpoints).
-    public var dropoutRNG: PhiloxRNG
-    /// Positions the last forward predicted.
-    public private(set) var predictionCount = 0
-    /// Logits of the last forward, `(predictionCount, vocabSize)`.
-    public var logits: UnsafePointer<Float> { UnsafePointer(layout?.head.logits ?? placeholder.pointer) }
+extension EncoderBackbone: LanguageModelBackbone {
+    static func layout(arena: inout ActivationArena, B: Int, T: Int, config: ModelConfig) -> EncoderBackboneLayout {
+        EncoderBackboneLayout(arena: &arena, B: B, T: T, config: config)
+    }
+    static func outputGradient(_ layout: EncoderBackboneLayout) -> UnsafeMutablePointer<Float> { layout.dOutput }
+}
 
-    let backbone: EncoderBackbone
+extension DecoderBackbone: LanguageModelBackbone {
+    static func layout(arena: inout ActivationArena, B: Int, T: Int, config: ModelConfig) -> DecoderBackboneLayout {
+        DecoderBackboneLayout(arena: &arena, B: B, T: T, config: config)
+    }
+    static func outputGradient(_ layout: DecoderBackboneLayout) -> UnsafeMutablePointer<Float> { layout.dOutput }
+}
+
+/// Registers `BertForMaskedLM` / `RobertaForMaskedLM`: the encoder (named as in the classifier),
+/// then the head (Hugging Face's `named_parameters` order).
+func registerMaskedLM(_ config: ModelConfig) -> (ParameterRegistry, EncoderBackbone, LMHead) {
+    var r = ParameterRegistry(std: config.initializerRange)
+    let backbone = EncoderBackbone.register(&r, config: config, family: config.family)
+    let head = LMHead.registerMasked(&r, config: config, wordEmbeddings: backbone.wordEmbeddings)
+    return (r, backbone, head)
+}
+
+/// Registers `GPT2LMHeadModel`: the decoder (named as in the classifier); `lm_head` is `wte`.
+func registerCausalLM(_ config: ModelConfig) -> (ParameterRegistry, DecoderBackbone, LMHead) {
+    var r = ParameterRegistry(std: config.initializerRange)
+    let backbone = DecoderBackbone.register(&r, config: config)
+    return (r, backbone, LMHead(transformDense: nil, transformNorm: nil, decoderWeight: backbone.tokenEmbeddings, decoderBias: nil))
+}
+
+/// Buffers of a language model: its backbone's and its head's.
+struct LanguageModelLayout<BackboneLayout> {
+    let backbone: BackboneLayout
+    let head: LMHeadLayout
+}
+
+/// Hugging Face `BertForMaskedLM` / `RobertaForMaskedLM` (`EncoderBackbone`, objective `mlm`)
+/// and `GPT2LMHeadModel` (`DecoderBackbone`, objective `clm`); build them with
+/// `makeModel(config:seed:)`. Parameters: the backbone tensors under the classifier's names,
+/// then the head's own (masked LM only); the decoder is the word-embedding tensor.
+final class BackboneLanguageModel<Backbone: LanguageModelBackbone>: LanguageModel {
+    let config: ModelConfig
+    let parameters: ParameterStore
+    var dropoutRNG: PhiloxRNG
+    private(set) var predictionCount = 0
+    var logits: UnsafePointer<Float> { UnsafePointer(layout?.head.logits ?? placeholder.pointer) }
+
+    let backbone: Backbone
     let head: LMHead
-    let workspace: Workspace<EncoderMaskedLMLayout>
-    private var layout: EncoderMaskedLMLayout?
+    let workspace: Workspace<LanguageModelLayout<Backbone.Layout>>
+    private var layout: LanguageModelLayout<Backbone.Layout>?
     private let placeholder = FloatBuffer(count: 0)
     private var dims = Dims(B: 0, T: 0, C: 0, NH: 0, I: 0)
     private var rates = DropoutRates.off
 
-    /// Builds the model with Hugging Face initialisation drawn from `initRNG` (backbone as the
-    /// classifier's, then the head).
-    public init(config: ModelConfig, initRNG: inout PhiloxRNG, dropoutRNG: PhiloxRNG) throws {
+    /// Builds the model of `config` (validated, objective `objective`) registered by `register`,
+    /// with Hugging Face initialisation drawn from `initRNG` (backbone first, as the classifier's).
+    init(
+        config: ModelConfig, objective: ModelObjective, initRNG: inout PhiloxRNG, dropoutRNG: PhiloxRNG,
+        register: (ModelConfig) -> (ParameterRegistry, Backbone, LMHead)
+    ) throws {
         try config.validate()
-        guard config.objective == .mlm else { throw ModelError.wrongObjective(expected: .mlm, got: config.objective) }
+        guard config.objective == objective else { throw ModelError.wrongObjective(expected: objective, got: config.objective) }
         self.config = config
         self.dropoutRNG = dropoutRNG
-        let (r, backbone, head) = Self.register(config)
+        let (r, backbone, head) = register(config)
         self.backbone = backbone
         self.head = head
         parameters = ParameterStore(specs: r.specs)
         r.initialize(parameters, rng: &initRNG)
-        workspace = Workspace { arena, b, t in EncoderMaskedLMLayout(arena: &arena, B: b, T: t, config: config) }
-    }
-
-    /// Registers the backbone then the head (Hugging Face's `named_parameters` order).
-    static func register(_ config: ModelConfig) -> (ParameterRegistry, EncoderBackbone, LMHead) {
-        var r = ParameterRegistry(std: config.initializerRange)
-        let backbone = EncoderBackbone.register(&r, config: config, family: config.family)
-        let head = LMHead.registerMasked(&r, config: config, wordEmbeddings: backbone.wordEmbeddings)
-        return (r, backbone, head)
+        let transform = head.transformDense != nil
+        workspace = Workspace { arena, b, t in
+            let backbone = Backbone.layout(arena: &arena, B: b, T: t, config: config)
+            return LanguageModelLayout(backbone: backbone, head: LMHeadLayout(arena: &arena, rows: b * t, config: config, transform: transform))
+        }
     }
 
     /// How many times activation memory was (re)allocated (once per new largest batch shape).
-    public var activationAllocations: Int { workspace.allocations }
+    var activationAllocations: Int { workspace.allocations }
 
-    /// Runs the model; returns the mean cross-entropy over the positions with a target.
-    public func forward(_ batch: TokenBatch, training: Bool) -> Float {
-        let B = batch.batchSize, T = batch.sequenceLength
-        precondition(T <= config.maxSequenceLength, "sequence length \(T) exceeds the model's \(config.maxSequenceLength)")
+    /// Runs the model; returns the mean cross-entropy over the positions with a target (causal
+    /// LM: the data layer sets position t's target to token t + 1).
+    func forward(_ batch: TokenBatch, training: Bool) -> Float {
+        let (d, r) = forwardShape(batch, config: config, training: training)
+        let (B, T) = (d.B, d.T)
         let L = workspace.reserve(batchSize: B, sequenceLength: T)
         layout = L
-        let d = Dims(B: B, T: T, C: config.hiddenSize, NH: config.numHeads, I: config.intermediateSize)
         dims = d
-        rates = training ? DropoutRates(hidden: config.hiddenDropout, attention: config.attentionDropout) : .off
+        rates = r
         let x = backbone.forward(batch, layout: L.backbone, store: parameters, config: config, dims: d, rates: rates, rng: &dropoutRNG)
         predictionCount = head.gather(batch, layout: L.head, vocabSize: config.vocabSize)
         guard predictionCount > 0 else { return 0 }
@@ -198,98 +231,12 @@ public final class EncoderMaskedLM: LanguageModel {
     }
 
     /// Adds the gradient of the last forward's loss (nothing when it predicted no position).
-    public func backward() {
+    func backward() {
         guard let L = layout else { preconditionFailure("backward() called before forward()") }
         guard predictionCount > 0 else { return }
-        let d = dims
-        zero(L.backbone.dOutput, d.BT * d.C)
-        head.backward(dHidden: L.backbone.dOutput, layout: L.head, S: predictionCount, BT: d.BT, store: parameters, config: config)
-        backbone.backward(layout: L.backbone, store: parameters, config: config, dims: d, rates: rates)
-    }
-}
-
-/// Buffers of the GPT-2 LM head model.
-struct DecoderLMLayout {
-    let backbone: DecoderBackboneLayout
-    let head: LMHeadLayout
-
-    init(arena a: inout ActivationArena, B: Int, T: Int, config: ModelConfig) {
-        backbone = DecoderBackboneLayout(arena: &a, B: B, T: T, config: config)
-        head = LMHeadLayout(arena: &a, rows: B * T, config: config, transform: false)
-    }
-}
-
-/// Hugging Face `GPT2LMHeadModel` (`makeModel(config:seed:)` with objective `clm`): the decoder
-/// of the classifier, under the same tensor names, and `lm_head` tied to `transformer.wte`
-/// (no tensor of its own).
-public final class GPT2LMHeadModel: LanguageModel {
-    /// The architecture (objective `clm`).
-    public let config: ModelConfig
-    /// Backbone tensors only (named as in the classifier): the head is `wte`.
-    public let parameters: ParameterStore
-    /// The dropout stream (saved in checkpoints).
-    public var dropoutRNG: PhiloxRNG
-    /// Positions the last forward predicted.
-    public private(set) var predictionCount = 0
-    /// Logits of the last forward, `(predictionCount, vocabSize)`.
-    public var logits: UnsafePointer<Float> { UnsafePointer(layout?.head.logits ?? placeholder.pointer) }
-
-    let backbone: DecoderBackbone
-    let head: LMHead
-    let workspace: Workspace<DecoderLMLayout>
-    private var layout: DecoderLMLayout?
-    private let placeholder = FloatBuffer(count: 0)
-    private var dims = Dims(B: 0, T: 0, C: 0, NH: 0, I: 0)
-    private var rates = DropoutRates.off
-
-    /// Builds the model with Hugging Face initialisation drawn from `initRNG`.
-    public init(config: ModelConfig, initRNG: inout PhiloxRNG, dropoutRNG: PhiloxRNG) throws {
-        try config.validate()
-        guard config.family == .gpt2 else { throw ModelError.wrongFamily(expected: .gpt2, got: config.family) }
-        guard config.objective == .clm else { throw ModelError.wrongObjective(expected: .clm, got: config.objective) }
-        self.config = config
-        self.dropoutRNG = dropoutRNG
-        let (r, backbone, head) = Self.register(config)
-        self.backbone = backbone
-        self.head = head
-        parameters = ParameterStore(specs: r.specs)
-        r.initialize(parameters, rng: &initRNG)
-        workspace = Workspace { arena, b, t in DecoderLMLayout(arena: &arena, B: b, T: t, config: config) }
-    }
-
-    /// Registers the decoder; the head adds no tensor.
-    static func register(_ config: ModelConfig) -> (ParameterRegistry, DecoderBackbone, LMHead) {
-        var r = ParameterRegistry(std: config.initializerRange)
-        let backbone = DecoderBackbone.register(&r, config: config)
-        return (r, backbone, LMHead(transformDense: nil, transformNorm: nil, decoderWeight: backbone.tokenEmbeddings, decoderBias: nil))
-    }
-
-    /// How many times activation memory was (re)allocated (once per new largest batch shape).
-    public var activationAllocations: Int { workspace.allocations }
-
-    /// Runs the model; returns the mean cross-entropy over the positions with a target (the
-    /// data layer sets position t's target to token t + 1, so this is next-token prediction).
-    public func forward(_ batch: TokenBatch, training: Bool) -> Float {
-        let B = batch.batchSize, T = batch.sequenceLength
-        precondition(T <= config.maxSequenceLength, "sequence length \(T) exceeds the model's \(config.maxSequenceLength)")
-        let L = workspace.reserve(batchSize: B, sequenceLength: T)
-        layout = L
-        let d = Dims(B: B, T: T, C: config.hiddenSize, NH: config.numHeads, I: config.intermediateSize)
-        dims = d
-        rates = training ? DropoutRates(hidden: config.hiddenDropout, attention: config.attentionDropout) : .off
-        let x = backbone.forward(batch, layout: L.backbone, store: parameters, config: config, dims: d, rates: rates, rng: &dropoutRNG)
-        predictionCount = head.gather(batch, layout: L.head, vocabSize: config.vocabSize)
-        guard predictionCount > 0 else { return 0 }
-        return head.forward(hidden: x, layout: L.head, S: predictionCount, BT: d.BT, store: parameters, config: config)
-    }
-
-    /// Adds the gradient of the last forward's loss (nothing when it predicted no position).
-    public func backward() {
-        guard let L = layout else { preconditionFailure("backward() called before forward()") }
-        guard predictionCount > 0 else { return }
-        let d = dims
-        zero(L.backbone.dOutput, d.BT * d.C)
-        head.backward(dHidden: L.backbone.dOutput, layout: L.head, S: predictionCount, BT: d.BT, store: parameters, config: config)
+        let d = dims, dHidden = Backbone.outputGradient(L.backbone)
+        zero(dHidden, d.BT * d.C)
+        head.backward(dHidden: dHidden, layout: L.head, S: predictionCount, BT: d.BT, store: parameters, config: config)
         backbone.backward(layout: L.backbone, store: parameters, config: config, dims: d, rates: rates)
     }
 }
