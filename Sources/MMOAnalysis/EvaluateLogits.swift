@@ -40,12 +40,7 @@ public final class LogitsFileWriter {
     public func append(
         model: String, index: Int, text: String, inputIDs: [Int32], label: Int, labelName: String, logits: UnsafePointer<Float>, count: Int
     ) throws {
-        append("{\"model\":")
-        appendString(model)
-        append(",\"index\":\(index),\"text\":")
-        appendString(text)
-        append(",\"input_ids\":")
-        appendIntegers(inputIDs)
+        appendRowStart(model: model, index: index, text: text, inputIDs: inputIDs)
         append(",\"label\":\(label),\"label_name\":")
         appendString(labelName)
         append(",\"logits\":[")
@@ -64,12 +59,7 @@ public final class LogitsFileWriter {
     /// token it had to predict (-100: none). No logits: a row of vocabulary width per token
     /// would dwarf the data; the evaluation's loss is the number to reproduce.
     public func appendLanguageModel(model: String, index: Int, text: String, inputIDs: UnsafeBufferPointer<Int32>, targets: UnsafeBufferPointer<Int32>) throws {
-        append("{\"model\":")
-        appendString(model)
-        append(",\"index\":\(index),\"text\":")
-        appendString(text)
-        append(",\"input_ids\":")
-        appendIntegers(inputIDs)
+        appendRowStart(model: model, index: index, text: text, inputIDs: inputIDs)
         append(",\"targets\":")
         appendIntegers(targets)
         append("}\n")
@@ -112,6 +102,16 @@ public final class LogitsFileWriter {
     }
 
     private func append(_ s: String) { buffer.append(contentsOf: s.utf8) }
+
+    /// `{"model":…,"index":…,"text":…,"input_ids":[…]` (what every row starts with).
+    private func appendRowStart(model: String, index: Int, text: String, inputIDs: some Sequence<Int32>) {
+        append("{\"model\":")
+        appendString(model)
+        append(",\"index\":\(index),\"text\":")
+        appendString(text)
+        append(",\"input_ids\":")
+        appendIntegers(inputIDs)
+    }
 
     /// A JSON array of integers.
     private func appendIntegers(_ values: some Sequence<Int32>) {
