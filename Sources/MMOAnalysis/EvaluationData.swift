@@ -22,7 +22,8 @@ public enum EvaluationData {
 
     /// Examples of `path` (TSV / CSV / JSONL, by extension unless `format` is given), with the
     /// run's text and label columns unless overridden, labelled with the run's label list: a label
-    /// the run does not know is an error naming the row.
+    /// the run does not know is an error naming the row (rows of the run's `data.dropLabels` are
+    /// left out).
     public static func file(
         _ path: String, for checkpoint: Checkpoint, format: TextFileFormat? = nil, textColumn: String? = nil,
         labelColumn: String? = nil
@@ -40,7 +41,8 @@ public enum EvaluationData {
         // A pretraining run reads texts only.
         if checkpoint.state.run.isLanguageModeling { return try DatasetLoader.loadTexts(path: path, options: options) }
         let labels = run.labels ?? checkpoint.state.data.labelNames
-        return try DatasetLoader.load(path: path, options: options, labels: labels)
+        // Rows of a label the run dropped (`data.dropLabels`) are left out here too.
+        return try DatasetLoader.load(path: path, options: options, labels: labels, dropping: Set(run.dropLabels ?? []))
     }
 
     /// `dataset` encoded for model `record` of `checkpoint` (the run's tokenizer and the family's

@@ -45,8 +45,11 @@ public enum DatasetLoader {
     /// `0`/`1`, `negative`/`positive`, …); a row with another value is an error. With `labels`
     /// nil the distinct values of this file become the list, numerically sorted when all are
     /// integers, else alphabetically — pass the training list when loading validation data.
-    public static func load(path: String, options: TextFileOptions, labels: [String]?) throws -> LabeledDataset {
-        let rows = try readRows(path: path, options: options)
+    /// Rows whose raw label is in `dropping` are left out before anything else (a three-class
+    /// corpus read as two classes).
+    public static func load(path: String, options: TextFileOptions, labels: [String]?, dropping: Set<String> = []) throws -> LabeledDataset {
+        var rows = try readRows(path: path, options: options)
+        if !dropping.isEmpty { rows.removeAll { dropping.contains($0.label) } }
         if rows.isEmpty { throw DataError.empty(path: path) }
         let names = labels ?? inferLabels(rows.map(\.label))
         if names.isEmpty { throw DataError.invalidOption(field: "data.labels", reason: "the label list is empty") }

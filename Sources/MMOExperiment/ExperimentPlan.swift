@@ -18,6 +18,8 @@ public struct PlannedRun: Sendable {
     public var totalSteps: Int?
     /// What is on disk.
     public var status: RunStatus
+    /// The run that must finish before this one starts (its distillation teacher), by id.
+    public var after: String?
 
     /// `<variant>-seed<N>`.
     public var id: String { "\(variant)-seed\(seed)" }
@@ -72,23 +74,48 @@ public struct ExperimentPlan: Sendable {
     ) throws -> ExperimentPlan {
         let base = try spec.baseConfig()
         var runs: [PlannedRun] = []
+        var teachers: [String: String] = [:]
         for variant in spec.variants {
-            let config = try spec.config(of: variant, base: base)
+            var config = try spec.config(of: variant, base: base)
+            if var kd = config.training.distillation, let (name, range) = teacherReference(kd.checkpoint) {
+                guard spec.variants.contains(where: { $0.name == name }), name != variant.name else {
+                    throw ExperimentError(
+                        "\(spec.file): variant '\(variant.name)': training.distillation.checkpoint '\(kd.checkpoint)' names {run:\(name)}, which is not another variant of the spec")
+                }
+                // The teacher run of the same seed: `{seed}` is replaced by mmo-train.
+                kd.checkpoint.replaceSubrange(range, with: results.standardizedFileURL.appendingPathComponent("\(name)-seed{seed}").path)
+                config.training.distillation = kd
+                teachers[variant.name] = name
+            }
             for seed in spec.seeds {
                 var c = config
                 c.seed = seed
                 let folder = results.appendingPathComponent("\(variant.name)-seed\(seed)")
                 let total = plannedSteps(c)
                 var run = PlannedRun(variant: variant.name, seed: seed, config: c, folder: folder, totalSteps: total, status: .notStarted)
+                run.after = teachers[variant.name].map { "\($0)-seed\(seed)" }
                 run.status = try status(of: run)
                 runs.append(run)
             }
         }
+        for (student, teacher) in teachers where teachers[teacher] != nil {
+            throw ExperimentError("\(spec.file): variant '\(student)' distils from '\(teacher)', which distils itself; a teacher variant must train without a teacher")
+        }
+        // Teachers' runs first (stable otherwise), so that their students find them finished.
+        let teacherVariants = Set(teachers.values)
+        runs = runs.filter { teacherVariants.contains($0.variant) } + runs.filter { !teacherVariants.contains($0.variant) }
         let (lanes, perRun) = (parallel ?? spec.parallel).resolve(
             runs: runs.filter { if case .finished = $0.status { return false } else { return true } }.count, cores: cores,
             threads: threads ?? spec.threads)
         for i in runs.indices { runs[i].config.training.threads = perRun }
         return ExperimentPlan(spec: spec, results: results, runs: runs, lanes: lanes, threads: perRun)
+    }
+
+    /// The `{run:NAME}` placeholder of a distillation checkpoint path: the variant named and
+    /// where the placeholder is.
+    static func teacherReference(_ path: String) -> (String, Range<String.Index>)? {
+        guard let open = path.range(of: "{run:"), let close = path[open.upperBound...].firstIndex(of: "}") else { return nil }
+        return (String(path[open.upperBound..<close]), open.lowerBound..<path.index(after: close))
     }
 
     /// The trainer's step count for synthetic data (the same formula as `Trainer`); nil for files.
@@ -157,6 +184,9 @@ public struct ExperimentPlan: Sendable {
             "base \(spec.base); \(lanes) run(s) at once, \(threads) BLAS thread(s) each"
                 + (spec.target.map { String(format: "; target accuracy %.3f", $0) } ?? ""),
         ]
+        if !spec.common.isEmpty {
+            lines.append("  every variant: " + spec.common.keys.sorted().map { "\($0)=\(spec.common[$0]!)" }.joined(separator: ", "))
+        }
         for v in spec.variants {
             let set = v.set.keys.sorted().map { "\($0)=\(v.set[$0]!)" }.joined(separator: ", ")
             lines.append("  variant \(v.name): \(set.isEmpty ? "the base as is" : set)")

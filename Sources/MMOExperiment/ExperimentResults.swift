@@ -117,7 +117,7 @@ public enum ExperimentTables {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// `summary.md`: per variant and model over its seeds, final / best accuracy, accuracy after
+    /// `summary.md`: per variant and model over its seeds, final / best accuracy, step of best, accuracy after
     /// epoch 3 and steps to target as mean ± std (min–max); then time per variant.
     public static func summary(_ rows: [RunResult], spec: ExperimentSpec, variants: [String], models: [String], notes: [String] = []) -> String {
         var out = "# Experiment \(spec.name)\n\n"
@@ -125,7 +125,7 @@ public enum ExperimentTables {
         if let e = spec.maxSteps { out += "; \(e) steps" } else if let e = spec.epochs { out += "; \(e) epochs" }
         out += ". Validation accuracy, mean ± sample std (min–max) over seeds; runs.csv has every run.\n\n"
         let hasEpoch3 = rows.contains { $0.epoch3Accuracy != nil }
-        var header = ["variant", "model", "seeds", "final accuracy", "best accuracy"]
+        var header = ["variant", "model", "seeds", "final accuracy", "best accuracy", "step of best"]
         if hasEpoch3 { header.append("after epoch 3") }
         if let t = spec.target { header.append(String(format: "steps to %.3f (reached)", t)) }
         var table = [header]
@@ -136,6 +136,7 @@ public enum ExperimentTables {
                 var row = [v, m, "\(group.count)"]
                 row.append(Spread(group.compactMap(\.finalAccuracy))?.text(4) ?? "–")
                 row.append(Spread(group.compactMap(\.bestAccuracy))?.text(4) ?? "–")
+                row.append(Spread(group.compactMap(\.bestStep).map(Double.init))?.text(1) ?? "–")
                 if hasEpoch3 { row.append(Spread(group.compactMap(\.epoch3Accuracy))?.text(4) ?? "–") }
                 if spec.target != nil && m == "ensemble" {
                     row.append("–")

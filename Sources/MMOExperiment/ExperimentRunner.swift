@@ -124,8 +124,17 @@ public struct ExperimentRunner {
                 for r in running { kill(r.pid, SIGTERM) }
                 signalled = true
             }
-            while !interrupted && running.count < plan.lanes && !pending.isEmpty {
-                let run = pending.removeFirst()
+            // A run whose teacher run failed cannot start; one whose teacher is still training waits.
+            while let blocked = pending.firstIndex(where: { run in
+                run.after.map { id in !finished.contains(id) && !running.contains { $0.run.id == id } && !pending.contains { $0.id == id } } ?? false
+            }) {
+                let run = pending.remove(at: blocked)
+                unfinished.append((run.id, .failed(reason: "its distillation teacher \(run.after!) did not finish")))
+            }
+            while !interrupted && running.count < plan.lanes,
+                let next = pending.firstIndex(where: { run in run.after.map { finished.contains($0) } ?? true })
+            {
+                let run = pending.remove(at: next)
                 var command = plan.command(run, trainPath: trainExecutable.path)
                 if let stopAt, stopAt > stepOf(run) { command += ["--stop-at", "\(stopAt)"] }
                 let pid = try spawn(command, log: plan.logURL(run))
@@ -240,6 +249,10 @@ public struct ExperimentRunner {
         return out
     }
 
+    /// BLAS threads of the ensemble evaluations: they run after every run has ended, so all cores
+    /// (on the real tweets one evaluation costs about as much as 25 training steps).
+    var ensembleThreads: Int { max(plan.threads, ProcessInfo.processInfo.activeProcessorCount) }
+
     /// The validation accuracy of the ensemble that averages the models' probabilities (as
     /// `mmo-eval`) at the run's last.mmo; cached in `.experiment/ensemble/<run>.json` by step.
     func ensembleAccuracy(_ run: PlannedRun) throws -> Double {
@@ -255,7 +268,7 @@ public struct ExperimentRunner {
             return cached.accuracy
         }
         let report = try CheckpointEvaluator.evaluate(
-            checkpoint, on: EvaluationData.validation(of: checkpoint), dataDescription: "validation", options: EvaluationOptions(threads: plan.threads))
+            checkpoint, on: EvaluationData.validation(of: checkpoint), dataDescription: "validation", options: EvaluationOptions(threads: ensembleThreads))
         guard let accuracy = report.ensemble?.accuracy else { throw ExperimentError("the checkpoint's models give no ensemble") }
         try FileManager.default.createDirectory(at: cache.deletingLastPathComponent(), withIntermediateDirectories: true)
         try JSONEncoder().encode(Cached(step: checkpoint.state.progress.step, accuracy: accuracy)).write(to: cache, options: .atomic)

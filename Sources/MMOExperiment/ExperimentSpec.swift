@@ -167,10 +167,13 @@ public struct ExperimentSpec: Sendable {
     public var parallel: Parallelism
     /// BLAS threads per run (default: cores / runs at once).
     public var threads: Int?
+    /// Dotted config paths set on the base for every variant, before the variant's own `set`
+    /// (the study's common settings: budget-related warm-up, evaluation interval, data options).
+    public var common: [String: ConfigValue] = [:]
     /// The spec file's path.
     public var file: String
 
-    static let fields = ["name", "base", "seeds", "variants", "epochs", "maxSteps", "target", "parallel", "threads"]
+    static let fields = ["name", "base", "seeds", "variants", "epochs", "maxSteps", "target", "parallel", "threads", "set"]
     static let variantFields = ["name", "set"]
 
     /// Reads and checks a spec (YAML, or JSON by extension / content).
@@ -273,11 +276,17 @@ public struct ExperimentSpec: Sendable {
             parallel = p
         case let other?: throw fail("parallel", "expected auto, 1 or 2, got \(other)")
         }
+        var common: [String: ConfigValue] = [:]
+        switch top["set"] {
+        case nil, .null?: break
+        case .object(let o)?: common = o
+        case let other?: throw fail("set", "expected a mapping of dotted config paths to values (applied to every variant), got \(other)")
+        }
         let folder = (file as NSString).deletingLastPathComponent
         let basePath = base.hasPrefix("/") || folder.isEmpty ? base : ((folder as NSString).appendingPathComponent(base) as NSString).standardizingPath
         return ExperimentSpec(
             name: name, base: basePath, seeds: seeds, variants: variants, epochs: epochs, maxSteps: maxSteps, target: target,
-            parallel: parallel, threads: threads, file: file)
+            parallel: parallel, threads: threads, common: common, file: file)
     }
 
     static func rejectUnknown<S: Sequence>(_ keys: S, known: [String], at prefix: String, file: String) throws where S.Element == String {
@@ -311,6 +320,13 @@ public struct ExperimentSpec: Sendable {
         }
         if let maxSteps { config.training.maxSteps = maxSteps }
         var document = try JSONDecoder().decode(ConfigValue.self, from: JSONEncoder().encode(config))
+        for path in common.keys.sorted() {
+            do {
+                try ConfigPath.set(path, to: common[path]!, in: &document)
+            } catch let error as ExperimentError {
+                throw ExperimentError("\(file): set '\(path)': \(error.description)")
+            }
+        }
         for path in variant.set.keys.sorted() {
             do {
                 try ConfigPath.set(path, to: variant.set[path]!, in: &document)
@@ -325,7 +341,7 @@ public struct ExperimentSpec: Sendable {
         do {
             return try RunConfig.load(path: scratch.path)
         } catch let error as ConfigError {
-            let paths = variant.set.keys.sorted().joined(separator: ", ")
+            let paths = (common.keys.sorted() + variant.set.keys.sorted()).joined(separator: ", ")
             throw ExperimentError("\(file): variant '\(variant.name)' (set \(paths)): field '\(error.field)': \(error.reason)")
         }
     }

@@ -44,6 +44,8 @@ public class EncoderSequenceClassifier: SequenceClassifier {
     public var dropoutRNG: PhiloxRNG
     /// Logits of the last forward, `(batchSize, numLabels)`.
     public var logits: UnsafePointer<Float> { UnsafePointer(layout?.logits ?? placeholderLogits.pointer) }
+    /// d(loss)/d(logits) of the last forward (see `SequenceClassifier.logitGradient`).
+    public var logitGradient: UnsafeMutablePointer<Float> { layout?.dLogits ?? placeholderLogits.pointer }
 
     let backbone: EncoderBackbone
     /// BERT: `bert.pooler.dense`; RoBERTa: `classifier.dense`.
@@ -118,18 +120,21 @@ public class EncoderSequenceClassifier: SequenceClassifier {
         tanhForward(out: L.dense, input: L.dense, N: B * C)
         dropoutForward(out: L.denseDropped, mask: L.denseMask, input: L.dense, N: B * C, probability: rates.hidden, rng: &dropoutRNG)
         linear(classifier, out: L.logits, input: L.denseDropped, store: store, N: B, IC: C, OC: config.numLabels)
-        return crossEntropyForward(losses: nil, logits: L.logits, labels: L.labels, B: B, K: config.numLabels)
+        let loss = crossEntropyForward(losses: nil, logits: L.logits, labels: L.labels, B: B, K: config.numLabels)
+        // The loss's gradient on the logits now, so that a caller can add further terms to it.
+        zero(L.dLogits, B * config.numLabels)
+        crossEntropyBackward(dLogits: L.dLogits, logits: L.logits, labels: L.labels, B: B, K: config.numLabels)
+        return loss
     }
 
-    /// Adds the gradient of the last forward's loss to `parameters.gradients`.
+    /// Adds the gradient `logitGradient` holds to `parameters.gradients` (see `SequenceClassifier`).
     public func backward() {
         guard let L = layout else { preconditionFailure("backward() called before forward()") }
         let d = dims, store = parameters
         let (B, C, BT, K) = (d.B, d.C, d.BT, config.numLabels)
 
         // Head.
-        zero(L.dLogits, B * K)
-        crossEntropyBackward(dLogits: L.dLogits, logits: L.logits, labels: L.labels, B: B, K: K)
+        // dLogits: set by forward (cross-entropy), plus whatever the caller added.
         zero(L.dHeadA, B * C)
         linearGradient(classifier, dInput: L.dHeadA, dOut: L.dLogits, input: L.denseDropped, store: store, N: B, IC: C, OC: K)
         let dDense = throughDropout(L.dHeadA, mask: L.denseMask, N: B * C, p: rates.hidden, scratch: L.dHeadB)

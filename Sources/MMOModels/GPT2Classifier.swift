@@ -35,6 +35,8 @@ public final class GPT2ForSequenceClassification: SequenceClassifier {
     public var dropoutRNG: PhiloxRNG
     /// Logits of the last forward, `(batchSize, numLabels)`.
     public var logits: UnsafePointer<Float> { UnsafePointer(layout?.logits ?? placeholderLogits.pointer) }
+    /// d(loss)/d(logits) of the last forward (see `SequenceClassifier.logitGradient`).
+    public var logitGradient: UnsafeMutablePointer<Float> { layout?.dLogits ?? placeholderLogits.pointer }
 
     let backbone: DecoderBackbone
     let score: LinearParameters
@@ -93,17 +95,20 @@ public final class GPT2ForSequenceClassification: SequenceClassifier {
         // `score` is linear, so scoring only the pooled rows equals HF's score-then-pool.
         embeddingForward(out: L.pooled, ids: L.pooledRows, table: x, N: B, V: BT, C: C)
         linear(score, out: L.logits, input: L.pooled, store: store, N: B, IC: C, OC: config.numLabels)
-        return crossEntropyForward(losses: nil, logits: L.logits, labels: L.labels, B: B, K: config.numLabels)
+        let loss = crossEntropyForward(losses: nil, logits: L.logits, labels: L.labels, B: B, K: config.numLabels)
+        // The loss's gradient on the logits now, so that a caller can add further terms to it.
+        zero(L.dLogits, B * config.numLabels)
+        crossEntropyBackward(dLogits: L.dLogits, logits: L.logits, labels: L.labels, B: B, K: config.numLabels)
+        return loss
     }
 
-    /// Adds the gradient of the last forward's loss to `parameters.gradients`.
+    /// Adds the gradient `logitGradient` holds to `parameters.gradients` (see `SequenceClassifier`).
     public func backward() {
         guard let L = layout else { preconditionFailure("backward() called before forward()") }
         let d = dims, store = parameters
         let (B, C, BT, K) = (d.B, d.C, d.BT, config.numLabels)
 
-        zero(L.dLogits, B * K)
-        crossEntropyBackward(dLogits: L.dLogits, logits: L.logits, labels: L.labels, B: B, K: K)
+        // dLogits: set by forward (cross-entropy), plus whatever the caller added.
         zero(L.dPooled, B * C)
         linearGradient(score, dInput: L.dPooled, dOut: L.dLogits, input: L.pooled, store: store, N: B, IC: C, OC: K)
         zero(L.backbone.dOutput, BT * C)

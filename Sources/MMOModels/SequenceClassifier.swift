@@ -24,7 +24,8 @@ public protocol TrainableModel: AnyObject {
     /// shape and are reused afterwards: a steady-state call allocates nothing.
     func forward(_ batch: TokenBatch, training: Bool) -> Float
 
-    /// Adds the gradient of the last forward's mean loss to `parameters.gradients`.
+    /// Adds the gradient of the last forward's mean loss to `parameters.gradients` (a
+    /// classifier: the gradient its `logitGradient` holds, which callers may add terms to).
     func backward()
 }
 
@@ -32,6 +33,11 @@ public protocol TrainableModel: AnyObject {
 public protocol SequenceClassifier: TrainableModel {
     /// Logits of the last forward, row-major `(batchSize, numLabels)`.
     var logits: UnsafePointer<Float> { get }
+    /// d(loss)/d(logits) of the last forward, row-major `(batchSize, numLabels)`: `forward` sets
+    /// it to the gradient of its mean cross-entropy, and `backward` propagates whatever it holds,
+    /// so a caller may add the gradient of a further loss on the logits in between (knowledge
+    /// distillation, mutual learning) without a second pass through the model.
+    var logitGradient: UnsafeMutablePointer<Float> { get }
 }
 
 /// A transformer language model (`…ForMaskedLM`, `GPT2LMHeadModel`): reads `batch.targets` and

@@ -19,7 +19,19 @@ public final class GroupMixer: LaneJob {
     /// Weighted sum / average of one group (sized for the largest group); one per lane.
     private var scratch: [FloatBuffer]
     /// The arguments of the mix in progress on a pool (read by `runLane`).
-    private var pending: (base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool]) = ([], 0, [])
+    private var pending: (base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool], gated: Bool) = ([], 0, [], false)
+    /// The agreement gate's pair table: for group `g`, `agree[agreeStart[g] + a·M + b]` (M its
+    /// member count) says whether members a and b have a positive dot product this mix.
+    private var agree: [Bool]
+    private let agreeStart: [Int]
+    /// Per group: every pair of active members agrees (the gate changes nothing).
+    private var groupAgrees: [Bool]
+    /// Pairs of distinct active members compared and found agreeing in the last gated mix.
+    public private(set) var lastAgreement: (agreeing: Int, pairs: Int) = (0, 0)
+    /// Elements per chunk of the gated mix; its scratch holds one chunk per member.
+    static let gateChunk = 1024
+    /// One row of `gateChunk` per member of the largest group; one per lane.
+    private var gateScratch: [FloatBuffer]
 
     /// A mixer for `groups` over models whose tensor `t` of model `m` starts at element
     /// `offsets[m][t]` of that model's flat buffer.
@@ -42,11 +54,22 @@ public final class GroupMixer: LaneJob {
         self.groupStart = groupStart
         groupElements = groups.map(\.elementCount)
         scratch = [FloatBuffer(count: groups.map(\.elementCount).max() ?? 0)]
+        var agreeStart = [0]
+        for g in groups.indices {
+            let m = groupStart[g + 1] - groupStart[g]
+            agreeStart.append(agreeStart[g] + m * m)
+        }
+        self.agreeStart = agreeStart
+        agree = Array(repeating: true, count: agreeStart.last!)
+        groupAgrees = Array(repeating: true, count: groups.count)
+        let widest = zip(groupStart.dropFirst(), groupStart).map { $0 - $1 }.max() ?? 0
+        gateScratch = [FloatBuffer(count: widest * Self.gateChunk)]
     }
 
     /// Allocates the scratch `mix` needs to run on `lanes` lanes (call before the first such mix).
     public func reserve(lanes: Int) {
         while scratch.count < lanes { scratch.append(FloatBuffer(count: scratch[0].count)) }
+        while gateScratch.count < lanes { gateScratch.append(FloatBuffer(count: gateScratch[0].count)) }
     }
 
     /// A mixer for models laid out as `stores` (one per model) at `granularity`.
@@ -61,27 +84,60 @@ public final class GroupMixer: LaneJob {
     /// `base[m]` is model m's flat buffer. Models not `active` neither contribute nor receive; a
     /// group left with one active model is not touched (mixing a tensor with itself would only
     /// add rounding). Sums run in member order, so the result is the same on every call.
-    public func mix(_ base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool], pool: WorkerPool? = nil) {
+    ///
+    /// `gated` (the agreement gate, `optimizer.sharingGate: agreement`): member a's average runs
+    /// only over a and the members b with `x_a · x_b > 0` (cosine > 0), so nothing is mixed into
+    /// a tensor against its own direction; a member no other agrees with is left as it is. When
+    /// every pair of a group agrees this is exactly the ungated mix, bit for bit.
+    public func mix(_ base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool], pool: WorkerPool? = nil, gated: Bool = false) {
         if coefficient == 0 { return }
+        if gated { computeAgreement(base, active: active) }
         guard let pool, pool.lanes > 1 else {
-            mix(base, coefficient: coefficient, active: active, lane: 0, lanes: 1)
+            mix(base, coefficient: coefficient, active: active, gated: gated, lane: 0, lanes: 1)
             return
         }
         precondition(scratch.count >= pool.lanes, "GroupMixer: reserve(lanes:) before mixing on \(pool.lanes) lanes")
-        pending = (base, coefficient, active)
+        pending = (base, coefficient, active, gated)
         pool.run(self)
-        pending = ([], 0, [])
+        pending = ([], 0, [], false)
     }
 
-    /// One lane of the mix `mix(_:coefficient:active:pool:)` started.
+    /// One lane of the mix `mix(_:coefficient:active:pool:gated:)` started.
     public func runLane(_ lane: Int, of lanes: Int) {
-        mix(pending.base, coefficient: pending.coefficient, active: pending.active, lane: lane, lanes: lanes)
+        mix(pending.base, coefficient: pending.coefficient, active: pending.active, gated: pending.gated, lane: lane, lanes: lanes)
+    }
+
+    /// The gate's pair table: one dot product per pair of distinct active members of a group
+    /// (whole tensors, on the caller, in a fixed order: the same for any lane count).
+    private func computeAgreement(_ base: [UnsafeMutablePointer<Float>], active: [Bool]) {
+        var agreeing = 0, pairs = 0
+        for g in groups.indices {
+            let first = groupStart[g], m = groupStart[g + 1] - first, n = groupElements[g]
+            var all = true
+            for a in 0..<m {
+                agree[agreeStart[g] + a * m + a] = true
+                for b in (a + 1)..<max(a + 1, m) {
+                    let ka = first + a, kb = first + b
+                    var positive = false
+                    if active[memberModel[ka]] && active[memberModel[kb]] {
+                        let d = FlatKernels.dotAndNorms(base[memberModel[ka]] + memberOffset[ka], base[memberModel[kb]] + memberOffset[kb], n).dot
+                        positive = d > 0
+                        pairs += 1
+                        if positive { agreeing += 1 } else { all = false }
+                    }
+                    agree[agreeStart[g] + a * m + b] = positive
+                    agree[agreeStart[g] + b * m + a] = positive
+                }
+            }
+            groupAgrees[g] = all
+        }
+        lastAgreement = (agreeing, pairs)
     }
 
     /// Lane `lane` of `lanes`: the same arithmetic on its slice of every group's elements. Every
     /// operation is element-wise across members, so how the elements are split cannot change a
     /// bit of the result.
-    private func mix(_ base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool], lane: Int, lanes: Int) {
+    private func mix(_ base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool], gated: Bool, lane: Int, lanes: Int) {
         let keep = Float(1 - coefficient)
         let take = Float(coefficient)
         let sum = scratch[lane].pointer
@@ -97,6 +153,10 @@ public final class GroupMixer: LaneJob {
                 last = memberModel[k]
             }
             if distinct < 2 { continue }
+            if gated && !groupAgrees[g] {
+                mixGated(g, base, active: active, keep: keep, take: take, lo: lo, hi: hi, lane: lane)
+                continue
+            }
             var totalWeight = 0.0
             var first = true
             for k in members where active[memberModel[k]] {
@@ -110,6 +170,42 @@ public final class GroupMixer: LaneJob {
             for k in members where active[memberModel[k]] {
                 FlatKernels.mix(base[memberModel[k]] + memberOffset[k] + lo, sum, n, keep: keep, take: take)
             }
+        }
+    }
+
+    /// The gated mix of group `g` on elements `lo ..< hi`: chunk by chunk, every receiving
+    /// member's own average (over itself and the members it agrees with) into its scratch row
+    /// first, then each member moved toward its row, so every average reads unmixed tensors. Per
+    /// element the same operations, in the same member order, as the ungated mix.
+    private func mixGated(
+        _ g: Int, _ base: [UnsafeMutablePointer<Float>], active: [Bool], keep: Float, take: Float, lo: Int, hi: Int, lane: Int
+    ) {
+        let first = groupStart[g], m = groupStart[g + 1] - first
+        let rows = gateScratch[lane].pointer
+        var start = lo
+        while start < hi {
+            let n = min(Self.gateChunk, hi - start)
+            for a in 0..<m where active[memberModel[first + a]] {
+                let row = rows + a * Self.gateChunk
+                var totalWeight = 0.0
+                var firstTerm = true
+                for b in 0..<m where active[memberModel[first + b]] && agree[agreeStart[g] + a * m + b] {
+                    let weight = weights[memberModel[first + b]]
+                    FlatKernels.accumulate(
+                        into: row, base[memberModel[first + b]] + memberOffset[first + b] + start, n, weight: Float(weight), first: firstTerm)
+                    totalWeight += weight
+                    firstTerm = false
+                }
+                FlatKernels.divide(row, n, by: Float(totalWeight))
+            }
+            for a in 0..<m where active[memberModel[first + a]] {
+                // A member no other agrees with keeps its tensor (its "average" is itself).
+                var partners = false
+                for b in 0..<m where b != a && active[memberModel[first + b]] && agree[agreeStart[g] + a * m + b] { partners = true }
+                if !partners { continue }
+                FlatKernels.mix(base[memberModel[first + a]] + memberOffset[first + a] + start, rows + a * Self.gateChunk, n, keep: keep, take: take)
+            }
+            start += n
         }
     }
 }

@@ -261,7 +261,7 @@ public final class MultiModelOptimizer: LaneJob {
 
         // 2. Gradient sharing (Alg. 1).
         let share = config.gradientSharing && t % config.shareEvery == 0
-        if share { mixGroups(gradientBase, coefficient: config.sharingCoefficient) }
+        if share { mixGroups(gradientBase, coefficient: config.sharingCoefficient, gated: config.sharingGate == .agreement) }
         report.gradientsShared = share
         report.timings.sharing = clock.lap()
 
@@ -316,8 +316,8 @@ public final class MultiModelOptimizer: LaneJob {
     }
 
     /// Alg. 1 (on gradients) or Alg. 2 (on values) over the models active this step.
-    private func mixGroups(_ base: [UnsafeMutablePointer<Float>], coefficient: Double) {
-        mixer.mix(base, coefficient: coefficient, active: active, pool: pool)
+    private func mixGroups(_ base: [UnsafeMutablePointer<Float>], coefficient: Double, gated: Bool = false) {
+        mixer.mix(base, coefficient: coefficient, active: active, pool: pool, gated: gated)
     }
 
     private func runPhase(_ phase: Phase) {

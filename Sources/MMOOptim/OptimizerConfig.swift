@@ -11,6 +11,16 @@ public enum SharingGranularity: String, Codable, CaseIterable, Sendable {
     case layer
 }
 
+/// Which pairs of a compatibility group gradient sharing mixes.
+public enum SharingGate: String, Codable, CaseIterable, Sendable {
+    /// Every pair (Alg. 1). The default.
+    case none
+    /// Only pairs whose gradients agree (cosine > 0): a tensor's average runs over itself and the
+    /// members whose gradient has a positive dot product with its own (docs/RESULTS.md, "Our
+    /// mechanism").
+    case agreement
+}
+
 /// Hyper-parameters of the MultiModelOptimizer. Defaults are the paper's (§4.4) where it gives
 /// one; `convergenceWindow`, `convergenceEvery`, `totalSteps` and `maxConsecutiveSkips` are ours.
 ///
@@ -44,6 +54,8 @@ public struct OptimizerConfig: Codable, Equatable, Sendable {
     public var sharingCoefficient: Double = 0.2
     /// Share gradients on steps `t` with `t % shareEvery == 0`. Default: every step.
     public var shareEvery: Int = 1
+    /// Which pairs sharing mixes: all (`none`, the paper) or only agreeing ones (`agreement`).
+    public var sharingGate: SharingGate = .none
     /// Parameter synchronization (Alg. 2) on or off.
     public var parameterSync: Bool = true
     /// Synchronization coefficient β in `p ← (1 − β)p + β·avg`, in [0, 1]. Paper: 0.1.
@@ -84,7 +96,7 @@ public struct OptimizerConfig: Codable, Equatable, Sendable {
     private enum CodingKeys: String, CodingKey {
         case learningRate, beta1, beta2, epsilon, weightDecay, accumulationSteps, warmupSteps
         case totalSteps, minLearningRateRatio, maxGradientNorm, gradientSharing, sharingCoefficient
-        case shareEvery, parameterSync, syncCoefficient, syncEvery, adaptiveLearningRate
+        case shareEvery, sharingGate, parameterSync, syncCoefficient, syncEvery, adaptiveLearningRate
         case convergenceWindow, convergenceEvery, granularity, maxConsecutiveSkips
         case logGradientSimilarity
     }
@@ -109,6 +121,7 @@ public struct OptimizerConfig: Codable, Equatable, Sendable {
         sharingCoefficient =
             try c.decodeIfPresent(Double.self, forKey: .sharingCoefficient) ?? d.sharingCoefficient
         shareEvery = try c.decodeIfPresent(Int.self, forKey: .shareEvery) ?? d.shareEvery
+        sharingGate = try c.decodeIfPresent(SharingGate.self, forKey: .sharingGate) ?? d.sharingGate
         parameterSync = try c.decodeIfPresent(Bool.self, forKey: .parameterSync) ?? d.parameterSync
         syncCoefficient = try c.decodeIfPresent(Double.self, forKey: .syncCoefficient) ?? d.syncCoefficient
         syncEvery = try c.decodeIfPresent(Int.self, forKey: .syncEvery) ?? d.syncEvery

@@ -75,6 +75,7 @@ let enumeratedFieldChoices: [String: [String]] = [
     "source": DataConfig.Source.allCases.map(\.rawValue),
     "format": TextFileFormat.allCases.map(\.rawValue),
     "granularity": SharingGranularity.allCases.map(\.rawValue),
+    "sharingGate": SharingGate.allCases.map(\.rawValue),
 ]
 
 /// Renders a `DecodingError` as a `ConfigError` naming the dotted field path.

@@ -37,9 +37,10 @@ public struct PreparedData {
                 train = try DatasetLoader.loadTexts(path: trainPath, options: options(trainPath))
                 validation = try DatasetLoader.loadTexts(path: validationPath, options: options(validationPath))
             } else {
-                train = try DatasetLoader.load(path: trainPath, options: options(trainPath), labels: labels ?? data.labels)
+                let drop = Set(data.dropLabels ?? [])
+                train = try DatasetLoader.load(path: trainPath, options: options(trainPath), labels: labels ?? data.labels, dropping: drop)
                 validation = try DatasetLoader.load(
-                    path: validationPath, options: options(validationPath), labels: train.labelNames)
+                    path: validationPath, options: options(validationPath), labels: train.labelNames, dropping: drop)
             }
         }
         if config.isLanguageModeling {

@@ -144,13 +144,16 @@ public struct DataConfig: Codable, Hashable, Sendable {
     public var maxLength: Int = 64
     /// Lowercase text before splitting it into words; default true.
     public var lowercase: Bool = true
+    /// Raw label values whose rows are left out of both splits (`source: files`), e.g.
+    /// `[neutral]` to make a three-class corpus positive/negative; none may be in `labels`.
+    public var dropLabels: [String]?
 
     /// Every field at its default: 500 / 100 synthetic sentences, 8000 words, 64 tokens.
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case source, train, validation, format, textColumn, labelColumn, labels, syntheticTrain,
-            syntheticValidation, vocabularyLimit, maxLength, lowercase
+            syntheticValidation, vocabularyLimit, maxLength, lowercase, dropLabels
     }
 
     /// Decodes the `data` section, absent fields at their defaults; unknown fields are errors.
@@ -170,6 +173,7 @@ public struct DataConfig: Codable, Hashable, Sendable {
         vocabularyLimit = try c.decodeIfPresent(Int.self, forKey: .vocabularyLimit) ?? d.vocabularyLimit
         maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? d.maxLength
         lowercase = try c.decodeIfPresent(Bool.self, forKey: .lowercase) ?? d.lowercase
+        dropLabels = try c.decodeIfPresent([String].self, forKey: .dropLabels)
     }
 }
 
@@ -216,6 +220,14 @@ public struct TrainingConfig: Codable, Hashable, Sendable {
     /// overrides it per model; a run either classifies or pretrains. nil (absent): classification,
     /// and the key stays out of saved configs so classification runs are saved as before.
     public var objective: ModelObjective?
+    /// Knowledge distillation from a frozen teacher (Hinton et al. 2015); nil: off.
+    public var distillation: DistillationConfig?
+    /// Deep mutual learning between the run's models (Zhang et al. 2018); nil: off.
+    public var mutualLearning: MutualLearningConfig?
+
+    /// Whether a term on the logits is added across models (distillation or mutual learning):
+    /// the trainer then runs every model's forward of a micro-batch before any backward.
+    public var hasLogitTerms: Bool { distillation != nil || mutualLearning != nil }
 
     /// Every field at its default: 10 epochs, batches of 16, 2 threads, sequential.
     public init() {}
@@ -230,7 +242,7 @@ public struct TrainingConfig: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case epochs, maxSteps, batchSize, evalEvery, checkpointEvery, keepLast, keepBestPerModel, logEvery,
-            threads, compressionLevel, concurrency, objective
+            threads, compressionLevel, concurrency, objective, distillation, mutualLearning
     }
 
     /// Decodes the `training` section, absent fields at their defaults; unknown fields are errors.
@@ -250,6 +262,66 @@ public struct TrainingConfig: Codable, Hashable, Sendable {
         compressionLevel = try c.decodeIfPresent(Int.self, forKey: .compressionLevel)
         concurrency = try c.decodeIfPresent(Concurrency.self, forKey: .concurrency) ?? d.concurrency
         objective = try c.decodeIfPresent(ModelObjective.self, forKey: .objective)
+        distillation = try c.decodeIfPresent(DistillationConfig.self, forKey: .distillation)
+        mutualLearning = try c.decodeIfPresent(MutualLearningConfig.self, forKey: .mutualLearning)
+    }
+}
+
+/// `training.distillation`: every model of the run (a student) adds
+/// `weight · T² · KL(softmax(t/T) ‖ softmax(s/T))` to its cross-entropy, `t` the logits of a frozen
+/// teacher on the same examples.
+public struct DistillationConfig: Codable, Hashable, Sendable {
+    /// The teacher's `.mmo` checkpoint (required). `{seed}` is replaced by the run seed, so that an
+    /// experiment's students each read the teacher run of their own seed.
+    public var checkpoint: String
+    /// The teacher: a model name in that checkpoint (required).
+    public var model: String
+    /// Softmax temperature T, in (0, 100]; default 2 (Hinton et al.).
+    public var temperature: Float = 2
+    /// Weight of the term, in [0, 1000]; default 0.5. With 0 the run is plain training, bit for bit.
+    public var weight: Float = 0.5
+
+    /// A teacher at T = 2, weight 0.5.
+    public init(checkpoint: String, model: String) {
+        self.checkpoint = checkpoint
+        self.model = model
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case checkpoint, model, temperature, weight }
+
+    /// Decodes `training.distillation`: `checkpoint` and `model` required; unknown fields are errors.
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        checkpoint = try c.decode(String.self, forKey: .checkpoint)
+        model = try c.decode(String.self, forKey: .model)
+        temperature = try c.decodeIfPresent(Float.self, forKey: .temperature) ?? 2
+        weight = try c.decodeIfPresent(Float.self, forKey: .weight) ?? 0.5
+    }
+
+    /// The checkpoint path of a run with `seed` (`{seed}` replaced).
+    public func checkpointPath(seed: UInt64) -> String {
+        checkpoint.replacingOccurrences(of: "{seed}", with: "\(seed)")
+    }
+}
+
+/// `training.mutualLearning`: each model adds `weight · mean over the other models j of
+/// KL(p_j ‖ p_self)` at T = 1, `p_j` taken as a constant (Zhang et al. 2018), all on the same batch.
+public struct MutualLearningConfig: Codable, Hashable, Sendable {
+    /// Weight of the term, in [0, 1000]; default 1 (the paper's plain sum). With 0 the run is
+    /// plain training, bit for bit.
+    public var weight: Float = 1
+
+    /// Weight 1.
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case weight }
+
+    /// Decodes `training.mutualLearning`; unknown fields are errors.
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        weight = try c.decodeIfPresent(Float.self, forKey: .weight) ?? 1
     }
 }
 
@@ -377,6 +449,11 @@ public struct RunConfig: Codable, Equatable, Sendable {
                     field,
                     "\(objective.rawValue) does not fit model '\(m.name)' (\(m.family.rawValue)): masked LM is for BERT and RoBERTa, causal LM for GPT-2; set models[\(i)].objective: \(fit)")
             }
+            if objective.isLanguageModel, training.hasLogitTerms {
+                throw fail(
+                    training.distillation != nil ? "training.distillation" : "training.mutualLearning",
+                    "distillation and mutual learning act on class logits; a pretraining run (objective \(objective.rawValue)) has none")
+            }
             if objective.isLanguageModel != isLanguageModeling {
                 throw fail(
                     "models[\(i)].objective",
@@ -390,6 +467,24 @@ public struct RunConfig: Codable, Equatable, Sendable {
             where data.format == nil && TextFileOptions.format(forPath: path) == nil {
                 throw fail(field, "cannot tell the format of '\(path)' from its extension; set data.format to tsv, csv or jsonl")
             }
+        }
+        if let drop = data.dropLabels {
+            if data.source != .files { throw fail("data.dropLabels", "applies to data.source 'files' only") }
+            if let kept = data.labels, let both = drop.first(where: kept.contains) {
+                throw fail("data.dropLabels", "'\(both)' is also in data.labels; a label is either kept or dropped")
+            }
+        }
+        if let kd = training.distillation {
+            if kd.checkpoint.isEmpty { throw fail("training.distillation.checkpoint", "must name the teacher's .mmo checkpoint") }
+            if kd.model.isEmpty { throw fail("training.distillation.model", "must name the teacher model in that checkpoint") }
+            if !(kd.temperature > 0 && kd.temperature <= 100) {
+                throw fail("training.distillation.temperature", "must be in (0, 100], got \(kd.temperature)")
+            }
+            if !(kd.weight >= 0 && kd.weight <= 1000) { throw fail("training.distillation.weight", "must be in [0, 1000], got \(kd.weight)") }
+        }
+        if let dml = training.mutualLearning {
+            if !(dml.weight >= 0 && dml.weight <= 1000) { throw fail("training.mutualLearning.weight", "must be in [0, 1000], got \(dml.weight)") }
+            if models.count < 2 { throw fail("training.mutualLearning", "needs at least 2 models (each learns from the others)") }
         }
         // Every integer field's range (split sizes, lengths, steps, threads, levels, …) was
         // checked by `checkRanges` above.

@@ -90,6 +90,9 @@ public struct StepRecord: Codable, Sendable {
         public var gradNorm: Double
         /// Whether the non-finite guard skipped the step for this model.
         public var skipped: Bool
+        /// The cross-entropy part of `loss` when distillation or mutual learning adds a term on
+        /// the logits (`loss − crossEntropy` is that term); absent otherwise.
+        public var crossEntropy: Float?
 
         /// A model's figures.
         public init(loss: Float, lr: Double, gradNorm: Double, skipped: Bool) {

@@ -62,6 +62,17 @@ public final class Trainer: LaneJob {
     /// The micro-batches of the current step (slices of `order`), collected before the models run.
     private var microBatches: [ArraySlice<Int>] = []
     private let laneResults: UnsafeMutablePointer<EvalResult?>
+    /// Distillation / mutual learning (nil: neither configured; the step runs as before).
+    let logitTerms: LogitTerms?
+    /// The models as classifiers, for the logit terms (empty in a pretraining run, which
+    /// `RunConfig.validate` keeps free of them).
+    let classifiers: [any SequenceClassifier]
+    /// What `runLane` does: a model's whole step, or (with logit terms) one phase of a micro-batch.
+    private var lanePhase = LanePhase.wholeStep
+    enum LanePhase { case wholeStep, forward(Int), backward }
+    /// Per model: the step's summed cross-entropy over its micro-batches divided by their count
+    /// (logged beside the total loss when logit terms are on).
+    var stepCrossEntropy: [Float]
 
     /// Builds a run from its parts (used by `start` and by checkpoint restore).
     /// What each model's batches need (labels, masking, next tokens).
@@ -95,6 +106,9 @@ public final class Trainer: LaneJob {
         self.maskingRNGs = .allocate(capacity: models.count)
         let rngs = maskingRNGs ?? config.models.map { PhiloxRNG(seed: config.seed, stream: MaskingStreams.training(model: $0.name)) }
         self.maskingRNGs.initialize(from: rngs, count: models.count)
+        stepCrossEntropy = stepLosses
+        classifiers = models.compactMap { $0 as? any SequenceClassifier }
+        logitTerms = config.training.hasLogitTerms ? try LogitTerms(config: config, data: data, modelCount: models.count) : nil
         // OpenBLAS's thread count is process-wide: 1 when the models run side by side.
         BLAS.setThreads(config.training.blasThreads)
         pool = WorkerPool(lanes: config.training.modelLanes(models: models.count))
@@ -184,8 +198,27 @@ public final class Trainer: LaneJob {
             progress.cursor = next
             progress.examplesSeen += indices.count
         }
-        pool.run(self)
-        for i in stepLosses.indices { stepLosses[i] = laneLosses[i] / Float(accumulation) }
+        if let terms = logitTerms {
+            // Every forward of a micro-batch (and the teacher's) before the terms that couple the
+            // models, then every backward; each model's own operations keep their order.
+            terms.beginStep()
+            for i in 0..<models.count { laneLosses[i] = 0 }
+            for b in microBatches.indices {
+                lanePhase = .forward(b)
+                pool.run(self)
+                terms.add(models: classifiers, batchSize: microBatches[b].count)
+                lanePhase = .backward
+                pool.run(self)
+            }
+            lanePhase = .wholeStep
+            for i in stepLosses.indices {
+                stepCrossEntropy[i] = laneLosses[i] / Float(accumulation)
+                stepLosses[i] = (laneLosses[i] + terms.extraLosses[i]) / Float(accumulation)
+            }
+        } else {
+            pool.run(self)
+            for i in stepLosses.indices { stepLosses[i] = laneLosses[i] / Float(accumulation) }
+        }
         let report = optimizer.step(losses: stepLosses)
         for model in models { model.parameters.zeroGradients() }
         progress.step += 1
@@ -195,6 +228,29 @@ public final class Trainer: LaneJob {
     /// Lane `lane`'s models of the step: m = lane, lane + lanes, … (a fixed assignment).
     public func runLane(_ lane: Int, of lanes: Int) {
         var m = lane
+        switch lanePhase {
+        case .wholeStep: break
+        case .forward(let b):
+            // The teacher is one more job after the models (lane models.count % lanes).
+            let jobs = models.count + (logitTerms?.teacher == nil ? 0 : 1)
+            while m < jobs {
+                if m == models.count {
+                    logitTerms?.runTeacher(microBatches[b])
+                } else {
+                    trainSets[m].fill(batches[m], indices: microBatches[b])
+                    targetRules[m].apply(to: batches[m], rng: &maskingRNGs[m])
+                    laneLosses[m] += models[m].forward(batches[m], training: true)
+                }
+                m += lanes
+            }
+            return
+        case .backward:
+            while m < models.count {
+                models[m].backward()
+                m += lanes
+            }
+            return
+        }
         while m < models.count {
             var sum: Float = 0
             for indices in microBatches {

@@ -130,6 +130,7 @@ extension Trainer {
         for (i, name) in names.enumerated() {
             let r = report.models[i]
             models[name] = StepRecord.Model(loss: stepLosses[i], lr: r.learningRate, gradNorm: r.gradientNorm, skipped: r.skipped)
+            if logitTerms != nil { models[name]?.crossEntropy = stepCrossEntropy[i] }
         }
         var similarity: [String: Double]?
         if config.optimizer.logGradientSimilarity {

@@ -81,7 +81,7 @@ final class ExperimentTests: XCTestCase {
         let summary = try String(contentsOf: results.appendingPathComponent("summary.md"), encoding: .utf8)
         for variant in ["full", "independent"] {
             for model in ["bert", "gpt2", "roberta"] {
-                var finals: [Double] = [], bests: [Double] = []
+                var finals: [Double] = [], bests: [Double] = [], bestSteps: [Double] = []
                 for seed in [7, 8] {
                     let evals = try evaluations(results.appendingPathComponent("\(variant)-seed\(seed)"))
                     XCTAssertEqual(evals.map(\.step), [2, 4, 6], file: file, line: line)
@@ -91,6 +91,7 @@ final class ExperimentTests: XCTestCase {
                     let toTarget = evals.first { $0.accuracy[model]! >= 0.5 }?.step
                     finals.append(accuracies.last!)
                     bests.append(best)
+                    bestSteps.append(Double(bestStep))
                     let row = try XCTUnwrap(csv.first { $0[0] == variant && $0[1] == "\(seed)" && $0[2] == model }, file: file, line: line)
                     XCTAssertEqual(Double(row[3])!, accuracies.last!, accuracy: 1e-6, file: file, line: line)
                     XCTAssertEqual(Double(row[4])!, best, accuracy: 1e-6, file: file, line: line)
@@ -100,14 +101,16 @@ final class ExperimentTests: XCTestCase {
                     XCTAssertGreaterThan(Double(row[8]) ?? 0, 0, "wall seconds", file: file, line: line)
                     XCTAssertGreaterThan(Double(row[9]) ?? 0, 0, "CPU seconds", file: file, line: line)
                 }
-                func spread(_ v: [Double]) -> String {
+                func spread(_ v: [Double], digits: Int = 4) -> String {
                     let mean = v.reduce(0, +) / Double(v.count)
                     let std = (v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(v.count - 1)).squareRoot()
-                    return String(format: "%.4f ± %.4f (%.4f–%.4f)", mean, std, v.min()!, v.max()!)
+                    let f = "%.\(digits)f"
+                    return String(format: "\(f) ± \(f) (\(f)–\(f))", mean, std, v.min()!, v.max()!)
                 }
                 let rowLine = summary.split(separator: "\n").first { $0.hasPrefix("| \(variant) | \(model) | 2 |") }
                 XCTAssertNotNil(rowLine, "summary row \(variant)/\(model)", file: file, line: line)
-                XCTAssertTrue(rowLine?.contains("| \(spread(finals)) | \(spread(bests)) |") ?? false, "\(rowLine ?? "") vs \(spread(finals)) \(spread(bests))", file: file, line: line)
+                let expected = "| \(spread(finals)) | \(spread(bests)) | \(spread(bestSteps, digits: 1)) |"
+                XCTAssertTrue(rowLine?.contains(expected) ?? false, "\(rowLine ?? "") vs \(expected)", file: file, line: line)
             }
         }
     }
@@ -201,6 +204,44 @@ final class ExperimentTests: XCTestCase {
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertTrue(resumed.stderr.contains("full-seed7: resume at step \(step)/200"), resumed.stderr)
         XCTAssertTrue(try ExperimentPlan.make(spec: ExperimentSpec.load(path: spec), results: results).runs.allSatisfy { $0.status == .finished(steps: 200) })
+    }
+
+    /// A distillation variant listed before its teacher: the plan puts the teacher's runs first,
+    /// `{run:NAME}` becomes that variant's run of the same seed, and the whole experiment runs.
+    func testDistillationVariantRunsAfterItsTeacher() throws {
+        let folder = try temporaryFolder()
+        let spec = """
+            name: t
+            base: \(root.appendingPathComponent("fixtures/configs/tiny.yaml").path)
+            seeds: [7, 8]
+            maxSteps: 2
+            threads: 1
+            parallel: 2
+            set: {training.evalEvery: 1, optimizer.gradientSharing: true}
+            variants:
+              - {name: kd, set: {training.distillation: {checkpoint: "{run:teacher}/last.mmo", model: gpt2}}}
+              - {name: teacher, set: {optimizer.gradientSharing: false}}
+            """
+        let url = folder.appendingPathComponent("spec.yaml")
+        try spec.write(to: url, atomically: true, encoding: .utf8)
+        let results = folder.appendingPathComponent("results")
+        let plan = try ExperimentPlan.make(spec: ExperimentSpec.load(path: url.path), results: results)
+        XCTAssertEqual(plan.runs.map(\.id), ["teacher-seed7", "teacher-seed8", "kd-seed7", "kd-seed8"])
+        XCTAssertEqual(plan.runs[2].after, "teacher-seed7")
+        // The spec's common `set` applies to every variant, the variant's own `set` after it.
+        XCTAssertTrue(plan.runs.allSatisfy { $0.config.training.evalEvery == 1 })
+        XCTAssertEqual(plan.runs.map(\.config.optimizer.gradientSharing), [false, false, true, true])
+        XCTAssertEqual(
+            plan.runs[2].config.training.distillation?.checkpointPath(seed: 7),
+            results.standardizedFileURL.appendingPathComponent("teacher-seed7/last.mmo").path)
+        let run = try runTool("mmo-experiment", [url.path, "-o", results.path])
+        XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: results.appendingPathComponent("kd-seed8/last.mmo").path))
+        // A placeholder naming no variant is refused naming it.
+        try spec.replacingOccurrences(of: "{run:teacher}", with: "{run:nobody}").write(to: url, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try ExperimentPlan.make(spec: ExperimentSpec.load(path: url.path), results: results)) {
+            XCTAssertTrue("\($0)".contains("{run:nobody}"), "\($0)")
+        }
     }
 
     func testSpecIsStrict() throws {

@@ -18,7 +18,12 @@ final class AllocationTests: XCTestCase {
         #endif
     }()
 
-    func testStepAllocatesNothing() throws {
+    func testStepAllocatesNothing() throws { try checkStepAllocatesNothing(gate: .none) }
+
+    /// The agreement gate (pair table, per-member averages) allocates nothing either.
+    func testGatedStepAllocatesNothing() throws { try checkStepAllocatesNothing(gate: .agreement) }
+
+    func checkStepAllocatesNothing(gate: SharingGate) throws {
         // -Onone leaves Array accessors unspecialized; their read coroutines allocate frames.
         try XCTSkipUnless(Self.optimized, "the no-allocation guarantee is for optimized builds (make test uses -c release)")
         try XCTSkipUnless(mmo_allocation_counting_available() != 0, "allocation counting needs glibc")
@@ -32,6 +37,7 @@ final class AllocationTests: XCTestCase {
         c.convergenceWindow = 3
         c.convergenceEvery = 1
         c.logGradientSimilarity = true
+        c.sharingGate = gate
         let optimizer = try MultiModelOptimizer(
             models: stores.enumerated().map { OptimizedModel(name: "m\($0)", store: $1, weight: 1 + Double($0) * 0.1) },
             config: c)
