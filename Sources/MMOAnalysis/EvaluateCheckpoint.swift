@@ -225,7 +225,7 @@ public enum CheckpointEvaluator {
             if ids.count > config.maxSequenceLength {
                 throw TrainingError.checkpoint(
                     path: checkpoint.path,
-                    reason: "the tokenizer's maxLength \(checkpoint.state.tokenizer.maxLength) exceeds model '\(record.name)''s \(config.maxSequenceLength) positions (example \(i)); the checkpoint is inconsistent")
+                    reason: "the tokenizer's maxLength \(checkpoint.state.tokenizer(of: record).maxLength) exceeds model '\(record.name)''s \(config.maxSequenceLength) positions (example \(i)); the checkpoint is inconsistent")
             }
             if let bad = ids.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
                 throw TrainingError.checkpoint(

@@ -45,9 +45,12 @@ public enum EvaluationData {
         return try DatasetLoader.load(path: path, options: options, labels: labels, dropping: Set(run.dropLabels ?? []))
     }
 
-    /// `dataset` encoded for model `record` of `checkpoint` (the run's tokenizer and the family's
-    /// special tokens).
+    /// `dataset` encoded for model `record` of `checkpoint` with the model's tokenizer (its own,
+    /// or the run's with the family's special tokens) and padding, as training encoded it.
     public static func encoded(_ dataset: LabeledDataset, for record: CheckpointState.ModelRecord, of checkpoint: Checkpoint) -> EncodedDataset {
-        EncodedDataset(dataset, tokenizer: checkpoint.state.tokenizer, scheme: SpecialTokenScheme(record.family))
+        let run = checkpoint.state.run.data
+        return EncodedDataset(
+            dataset, tokenizer: checkpoint.state.tokenizer(of: record), padID: Int32(record.config.padTokenID),
+            fixedLength: run.padding == .max ? run.maxLength : nil)
     }
 }

@@ -74,9 +74,16 @@ public enum ModelExport {
         return file
     }
 
-    /// The config.json object of model `record` with the run's labels.
+    /// The config.json object of model `record` with the run's labels and the special token ids
+    /// of the tokenizer it was trained with.
     public static func configObject(_ record: CheckpointState.ModelRecord, labels: [String]) -> [String: Any] {
-        HFLayout.configObject(record.config, labels: labels, specialTokens: HFTokenizerExport.configTokenIDs(SpecialTokenScheme(record.family)))
+        var ids = HFTokenizerExport.configTokenIDs(SpecialTokenScheme(record.family))
+        if case .pretrained(let t)? = record.tokenizer {
+            ids = [:]
+            let (bos, eos) = record.family == .gpt2 ? ("<|endoftext|>", "<|endoftext|>") : ("<s>", "</s>")
+            if record.family != .bert, let b = t.id(of: bos), let e = t.id(of: eos) { ids = ["bos": Int(b), "eos": Int(e)] }
+        }
+        return HFLayout.configObject(record.config, labels: labels, specialTokens: ids)
     }
 
     /// Writes model `name` of `checkpoint` into `directory` (created if missing). An existing
@@ -90,27 +97,38 @@ public enum ModelExport {
             throw TrainingError.checkpoint(
                 path: checkpoint.path, reason: "model '\(name)' has \(record.config.numLabels) classes but the run records \(labels.count) label names")
         }
-        if state.tokenizer.vocabularySize > record.config.vocabSize {
+        let tokenizer = state.tokenizer(of: record)
+        if tokenizer.vocabularySize > record.config.vocabSize {
             throw TrainingError.checkpoint(
                 path: checkpoint.path,
-                reason: "the tokenizer has \(state.tokenizer.vocabularySize) ids but model '\(name)' only \(record.config.vocabSize) embedding rows; the checkpoint is inconsistent")
+                reason: "the tokenizer has \(tokenizer.vocabularySize) ids but model '\(name)' only \(record.config.vocabSize) embedding rows; the checkpoint is inconsistent")
         }
-        if state.tokenizer.maxLength > record.config.maxSequenceLength {
+        if tokenizer.maxLength > record.config.maxSequenceLength {
             throw TrainingError.checkpoint(
                 path: checkpoint.path,
-                reason: "the tokenizer's maxLength \(state.tokenizer.maxLength) exceeds model '\(name)''s \(record.config.maxSequenceLength) positions; the checkpoint is inconsistent")
+                reason: "the tokenizer's maxLength \(tokenizer.maxLength) exceeds model '\(name)''s \(record.config.maxSequenceLength) positions; the checkpoint is inconsistent")
         }
-        let scheme = SpecialTokenScheme(record.family)
         // Everything is built before the folder is touched: a failure leaves no half export.
         let weights = try stateDict(checkpoint, model: name)
-        let tokenizerObject = try HFTokenizerExport.tokenizerObject(state.tokenizer, scheme: scheme)
-        let documents: [(String, Data)] = [
+        var documents: [(String, Data)] = [
             ("model.safetensors", try weights.serialized()),
             ("config.json", try json(configObject(record, labels: labels))),
-            ("tokenizer.json", try json(tokenizerObject)),
-            ("tokenizer_config.json", try json(HFTokenizerExport.tokenizerConfigObject(state.tokenizer, scheme: scheme))),
-            ("special_tokens_map.json", try json(HFTokenizerExport.specialTokensMapObject(scheme))),
         ]
+        let lowercase: Bool
+        switch tokenizer {
+        case .word(let words, let scheme):
+            documents += [
+                ("tokenizer.json", try json(HFTokenizerExport.tokenizerObject(words, scheme: scheme))),
+                ("tokenizer_config.json", try json(HFTokenizerExport.tokenizerConfigObject(words, scheme: scheme))),
+                ("special_tokens_map.json", try json(HFTokenizerExport.specialTokensMapObject(scheme))),
+            ]
+            lowercase = words.lowercase
+        case .pretrained(let t):
+            // The files the model was imported with, byte for byte: AutoTokenizer reads them
+            // exactly as it read the source folder.
+            documents += PretrainedTokenizer.fileNames.compactMap { file in t.files[file].map { (file, Data($0.utf8)) } }
+            lowercase = t.lowercases
+        }
         try prepare(directory, force: force)
         var files: [ExportReport.File] = []
         for (fileName, data) in documents {
@@ -126,8 +144,8 @@ public enum ModelExport {
         return ExportReport(
             checkpoint: checkpoint.path, step: state.progress.step, model: name, family: record.family,
             architecture: HFLayout.architecture(record.config), directory: directory.path, files: files, tensors: weights.names.count,
-            parameters: parameters, vocabularySize: state.tokenizer.vocabularySize, maxLength: state.tokenizer.maxLength,
-            lowercase: state.tokenizer.lowercase, labels: labels)
+            parameters: parameters, vocabularySize: tokenizer.vocabularySize, maxLength: tokenizer.maxLength,
+            lowercase: lowercase, labels: labels)
     }
 
     /// Creates `directory`, or checks that it may be written into.

@@ -48,6 +48,8 @@ public struct ModelSummary: Codable, Sendable {
     /// The latest and the best validation evaluation, if any.
     public var lastEval: EvalResult?
     public var best: BestRecord?
+    /// Where the model's initial weights came from (`models[].init`), if not from the run seed.
+    public var initialization: InitializationReport?
 }
 
 /// Everything `mmo-inspect FILE` prints, for a person or (as JSON) a script.
@@ -204,7 +206,7 @@ public enum Inspector {
                 config: record.config, hasMoments: hasMoments, learningRate: lr, convergenceRate: rate,
                 adamSteps: optimizer?.adamSteps ?? 0, consecutiveSkips: optimizer?.consecutiveSkips ?? 0,
                 totalSkips: optimizer?.totalSkips ?? 0, lastEval: state.metrics.lastEval[record.name],
-                best: state.metrics.best[record.name])
+                best: state.metrics.best[record.name], initialization: record.initialization)
         }
         let data = state.run.data.source == .synthetic ? "synthetic (paper §4.2)" : (state.run.data.train ?? "files")
         return CheckpointSummary(

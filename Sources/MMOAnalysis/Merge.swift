@@ -592,6 +592,9 @@ public enum Merger {
             if let difference = firstDifference(x.config, y.config) {
                 throw refuse("model '\(name)' has \(difference.field) \(difference.other) where the first input has \(difference.first)")
             }
+            if x.tokenizer != y.tokenizer {
+                throw refuse("model '\(name)' was trained with another tokenizer (its own, from models[].init) than in the first input")
+            }
         }
         if a.tokenizer != b.tokenizer {
             let wa = a.tokenizer.words, wb = b.tokenizer.words

@@ -9,7 +9,7 @@ public struct BenchCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "mmo-bench",
         abstract: "Benchmarks of the MultiModelOptimizer package.",
-        subcommands: [CoreBench.self, ModelsBench.self, BenchOptim.self, StepBench.self, BenchFormat.self])
+        subcommands: [CoreBench.self, ModelsBench.self, BenchOptim.self, StepBench.self, BenchFormat.self, FinetuneBench.self])
 
     /// The command as ArgumentParser builds it.
     public init() {}

@@ -18,6 +18,9 @@ public struct EncodedDataset: Sendable {
     public var ids: [[Int32]]
     public var labels: [Int32]
     public var padID: Int32
+    /// Pad every batch to this many tokens (`data.padding: max`, transformers'
+    /// `padding="max_length"`); nil pads to the batch's longest example (`padding=True`).
+    public var fixedLength: Int?
 
     public init(_ dataset: LabeledDataset, tokenizer: WordTokenizer, scheme: SpecialTokenScheme) {
         ids = dataset.examples.map { tokenizer.encode($0.text, scheme: scheme) }
@@ -25,14 +28,24 @@ public struct EncodedDataset: Sendable {
         padID = scheme.padID
     }
 
+    /// `dataset` encoded with a model's own tokenizer, padded with `padID` (the model's
+    /// `pad_token_id`; a text with no tokens at all becomes `[padID]`).
+    public init(_ dataset: LabeledDataset, tokenizer: ModelTokenizer, padID: Int32, fixedLength: Int? = nil) {
+        ids = dataset.examples.map { tokenizer.encode($0.text, fallback: padID) }
+        labels = dataset.examples.map { Int32($0.label) }
+        self.padID = padID
+        self.fixedLength = fixedLength
+    }
+
     public var count: Int { ids.count }
 
     /// Longest encoded example.
     public var longest: Int { ids.map(\.count).max() ?? 0 }
 
-    /// Fills `batch` with the examples at `indices`, padded to the longest of them.
+    /// Fills `batch` with the examples at `indices`, padded to the longest of them (or to
+    /// `fixedLength`).
     public func fill(_ batch: TokenBatch, indices: ArraySlice<Int>) {
-        var length = 1
+        var length = max(1, fixedLength ?? 1)
         for i in indices { length = max(length, ids[i].count) }
         batch.resize(batchSize: indices.count, sequenceLength: length)
         for (b, i) in indices.enumerated() {

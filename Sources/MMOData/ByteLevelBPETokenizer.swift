@@ -83,9 +83,19 @@ public struct ByteLevelBPETokenizer: Sendable {
     public static func load(
         vocabJSON vocabPath: String, mergesTxt mergesPath: String, addPrefixSpace: Bool = false, specialTokens: [String]? = nil
     ) throws -> ByteLevelBPETokenizer {
-        let root = try TokenizerFiles.readJSONObject(vocabPath)
+        try load(
+            vocabJSON: TokenizerFiles.readData(vocabPath), vocabSource: vocabPath, mergesTxt: TokenizerFiles.readData(mergesPath),
+            mergesSource: mergesPath, addPrefixSpace: addPrefixSpace, specialTokens: specialTokens)
+    }
+
+    /// `load(vocabJSON:mergesTxt:)` of the two files' bytes; the sources name them in errors.
+    public static func load(
+        vocabJSON vocabData: Data, vocabSource vocabPath: String, mergesTxt mergesData: Data, mergesSource mergesPath: String,
+        addPrefixSpace: Bool = false, specialTokens: [String]? = nil
+    ) throws -> ByteLevelBPETokenizer {
+        let root = try TokenizerFiles.jsonObject(vocabData, path: vocabPath)
         let tokens = try TokenizerFiles.vocabulary(root, path: vocabPath, field: "the vocabulary")
-        let text = try TokenizerFiles.readText(mergesPath)
+        let text = try TokenizerFiles.text(mergesData, path: mergesPath)
         var lines = text.components(separatedBy: "\n")
         if lines.last == "" { lines.removeLast() }
         var merges: [(String, String)] = []
@@ -111,7 +121,12 @@ public struct ByteLevelBPETokenizer: Sendable {
     /// `model.vocab`, `model.merges` (`"a b"` strings or `["a", "b"]` pairs), `model.ignore_merges`,
     /// the pre-tokenizer's `add_prefix_space` and the `added_tokens`.
     public static func load(tokenizerJSON path: String) throws -> ByteLevelBPETokenizer {
-        let root = try TokenizerFiles.readJSONObject(path)
+        try load(tokenizerJSON: TokenizerFiles.readData(path), source: path)
+    }
+
+    /// `load(tokenizerJSON:)` of a file's bytes; `source` names it in errors.
+    public static func load(tokenizerJSON data: Data, source path: String) throws -> ByteLevelBPETokenizer {
+        let root = try TokenizerFiles.jsonObject(data, path: path)
         guard let model = root["model"] as? [String: Any] else {
             throw TokenizerError.malformed(path: path, line: nil, reason: "no 'model' object")
         }

@@ -42,17 +42,16 @@ enum TokenizerFiles {
         }
     }
 
-    static func readText(_ path: String) throws -> String {
-        let data = try readData(path)
+    /// `data` as UTF-8 text; `path` names it in errors.
+    static func text(_ data: Data, path: String) throws -> String {
         guard let text = String(data: data, encoding: .utf8) else {
             throw TokenizerError.malformed(path: path, line: nil, reason: "not UTF-8 text")
         }
         return text
     }
 
-    /// The top-level JSON object of `path`.
-    static func readJSONObject(_ path: String) throws -> [String: Any] {
-        let data = try readData(path)
+    /// The top-level JSON object of `data`; `path` names it in errors.
+    static func jsonObject(_ data: Data, path: String) throws -> [String: Any] {
         let value: Any
         do {
             value = try JSONSerialization.jsonObject(with: data, options: [])

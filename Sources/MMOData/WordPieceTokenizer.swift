@@ -70,7 +70,12 @@ public struct WordPieceTokenizer: Hashable, Sendable {
 
     /// Loads a `vocab.txt` (one token a line, line number − 1 = id) with the given normalisation.
     public static func load(vocabTxt path: String, normalization: Normalization = Normalization()) throws -> WordPieceTokenizer {
-        let text = try TokenizerFiles.readText(path)
+        try load(vocabTxt: TokenizerFiles.readData(path), source: path, normalization: normalization)
+    }
+
+    /// `load(vocabTxt:)` of a file's bytes; `source` names it in errors.
+    public static func load(vocabTxt data: Data, source path: String, normalization: Normalization = Normalization()) throws -> WordPieceTokenizer {
+        let text = try TokenizerFiles.text(data, path: path)
         var lines = text.components(separatedBy: "\n")
         if lines.last == "" { lines.removeLast() }
         // `tokenizers` trims each line's trailing white space (vocab.txt may have CRLF endings).
@@ -91,7 +96,12 @@ public struct WordPieceTokenizer: Hashable, Sendable {
     /// `model.unk_token`, `model.continuing_subword_prefix`, `model.max_input_chars_per_word`, the
     /// BertNormalizer flags (absent normalizer: none of them) and the special `added_tokens`.
     public static func load(tokenizerJSON path: String) throws -> WordPieceTokenizer {
-        let root = try TokenizerFiles.readJSONObject(path)
+        try load(tokenizerJSON: TokenizerFiles.readData(path), source: path)
+    }
+
+    /// `load(tokenizerJSON:)` of a file's bytes; `source` names it in errors.
+    public static func load(tokenizerJSON data: Data, source path: String) throws -> WordPieceTokenizer {
+        let root = try TokenizerFiles.jsonObject(data, path: path)
         guard let model = root["model"] as? [String: Any] else {
             throw TokenizerError.malformed(path: path, line: nil, reason: "no 'model' object")
         }

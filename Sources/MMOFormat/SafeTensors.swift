@@ -132,6 +132,16 @@ public struct SafeTensor: Equatable, Sendable {
         return load(UInt32.self).map(Float.init(bitPattern:))
     }
 
+    /// The values of an F32, F16 or BF16 tensor as `Float` (F16 and BF16 widen exactly).
+    public func floatsWidening(name: String = "?") throws -> [Float] {
+        switch dtype {
+        case .F32: return try floats(name: name)
+        case .F16: return load(UInt16.self).map { Float(Float16(bitPattern: $0)) }
+        case .BF16: return load(UInt16.self).map { Float(bitPattern: UInt32($0) << 16) }
+        default: throw SafeTensorsError.wrongDType(tensor: name, expected: "F32, F16 or BF16", actual: dtype)
+        }
+    }
+
     /// The values of an I64 or I32 tensor, as Int64.
     public func int64s(name: String = "?") throws -> [Int64] {
         switch dtype {

@@ -43,14 +43,30 @@ public struct CheckpointState: Codable, Sendable {
         public var config: ModelConfig
         /// Number of parameter elements.
         public var parameterCount: Int
+        /// The model's own tokenizer (a model initialised from a Hugging Face folder or another
+        /// checkpoint); nil: the run's word tokenizer with the family's special tokens.
+        public var tokenizer: ModelTokenizer?
+        /// Where the model's initial weights came from (`models[].init`) and what was loaded;
+        /// nil for a model initialised from the run seed.
+        public var initialization: InitializationReport?
 
         /// A record of one model.
-        public init(name: String, family: ModelFamily, weight: Float, config: ModelConfig, parameterCount: Int) {
+        public init(
+            name: String, family: ModelFamily, weight: Float, config: ModelConfig, parameterCount: Int,
+            tokenizer: ModelTokenizer? = nil, initialization: InitializationReport? = nil
+        ) {
             self.name = name
             self.family = family
             self.weight = weight
             self.config = config
             self.parameterCount = parameterCount
+            self.tokenizer = tokenizer
+            self.initialization = initialization
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, family, weight, config, parameterCount, tokenizer
+            case initialization = "init"
         }
     }
     /// The data the run was trained on.
@@ -172,6 +188,12 @@ public struct CheckpointState: Codable, Sendable {
 
     /// The record of model `name`, if the checkpoint has one.
     public func model(named name: String) -> ModelRecord? { models.first { $0.name == name } }
+
+    /// The tokenizer model `record` encodes with: its own, or the run's word tokenizer with the
+    /// family's special tokens.
+    public func tokenizer(of record: ModelRecord) -> ModelTokenizer {
+        record.tokenizer ?? .word(tokenizer, SpecialTokenScheme(record.family))
+    }
 
     /// The state as the bytes a checkpoint stores (sorted keys: one encoding per state).
     public func encoded() throws -> Data {

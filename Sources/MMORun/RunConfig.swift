@@ -48,6 +48,12 @@ public struct ModelEntry: Codable, Hashable, Sendable {
     /// This model's objective, overriding `training.objective` (e.g. `clm` for the GPT-2 of a
     /// run whose encoders use `mlm`); absent: the run's.
     public var objective: ModelObjective?
+    /// `init`: where the initial weights come from: a Hugging Face folder (`config.json`,
+    /// safetensors, tokenizer files) or `CKPT.mmo#model`, one model of a checkpoint. nil: random
+    /// initialisation from the run seed. The architecture then comes from the source; `size` is
+    /// ignored and any of `hiddenSize`, `numLayers`, `numHeads`, `intermediateSize` that is set
+    /// must agree with it.
+    public var initFrom: String?
 
     /// A model with preset dimensions and default dropout.
     public init(name: String, family: ModelFamily, weight: Float, size: ModelSize = .small) {
@@ -60,6 +66,7 @@ public struct ModelEntry: Codable, Hashable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, family, weight, size, hiddenSize, numLayers, numHeads, intermediateSize, hiddenDropout,
             attentionDropout, objective
+        case initFrom = "init"
     }
 
     /// Decodes a `models[]` entry: `name` and `family` required, the rest defaulted; unknown
@@ -78,6 +85,7 @@ public struct ModelEntry: Codable, Hashable, Sendable {
         hiddenDropout = try c.decodeIfPresent(Float.self, forKey: .hiddenDropout) ?? 0.1
         attentionDropout = try c.decodeIfPresent(Float.self, forKey: .attentionDropout) ?? 0.1
         objective = try c.decodeIfPresent(ModelObjective.self, forKey: .objective)
+        initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
     }
 
     /// The architecture for a vocabulary, label count and maximum token length, with the head of
@@ -105,6 +113,15 @@ extension SpecialTokenScheme {
         case .roberta: self = .roberta
         }
     }
+}
+
+/// How a batch is padded (`data.padding`).
+public enum Padding: String, Codable, CaseIterable, Sendable {
+    /// To the batch's longest text (transformers' `padding=True`): the behaviour of runs saved
+    /// before the field existed.
+    case longest
+    /// To `data.maxLength` (transformers' `padding="max_length"`).
+    case max
 }
 
 /// Where the examples come from and how text becomes tokens.
@@ -144,6 +161,8 @@ public struct DataConfig: Codable, Hashable, Sendable {
     public var maxLength: Int = 64
     /// Lowercase text before splitting it into words; default true.
     public var lowercase: Bool = true
+    /// Pad each batch to its longest text (default) or to `maxLength`.
+    public var padding: Padding = .longest
     /// Raw label values whose rows are left out of both splits (`source: files`), e.g.
     /// `[neutral]` to make a three-class corpus positive/negative; none may be in `labels`.
     public var dropLabels: [String]?
@@ -153,7 +172,7 @@ public struct DataConfig: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case source, train, validation, format, textColumn, labelColumn, labels, syntheticTrain,
-            syntheticValidation, vocabularyLimit, maxLength, lowercase, dropLabels
+            syntheticValidation, vocabularyLimit, maxLength, lowercase, padding, dropLabels
     }
 
     /// Decodes the `data` section, absent fields at their defaults; unknown fields are errors.
@@ -173,6 +192,7 @@ public struct DataConfig: Codable, Hashable, Sendable {
         vocabularyLimit = try c.decodeIfPresent(Int.self, forKey: .vocabularyLimit) ?? d.vocabularyLimit
         maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? d.maxLength
         lowercase = try c.decodeIfPresent(Bool.self, forKey: .lowercase) ?? d.lowercase
+        padding = try c.decodeIfPresent(Padding.self, forKey: .padding) ?? d.padding
         dropLabels = try c.decodeIfPresent([String].self, forKey: .dropLabels)
     }
 }
@@ -448,6 +468,12 @@ public struct RunConfig: Codable, Equatable, Sendable {
                 throw fail(
                     field,
                     "\(objective.rawValue) does not fit model '\(m.name)' (\(m.family.rawValue)): masked LM is for BERT and RoBERTa, causal LM for GPT-2; set models[\(i)].objective: \(fit)")
+            }
+            if objective.isLanguageModel, m.initFrom != nil {
+                // The masking rule knows the word tokenizer's specials only (mask id 4).
+                throw fail(
+                    "models[\(i)].init",
+                    "pretraining (objective \(objective.rawValue)) starts from random weights with the run's word tokenizer; continuing the pretraining of an imported model is not supported — drop init or use objective classification")
             }
             if objective.isLanguageModel, training.hasLogitTerms {
                 throw fail(

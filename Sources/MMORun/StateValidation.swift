@@ -24,7 +24,13 @@ extension CheckpointState {
         // Progress and the data cursor.
         try require((0...stepLimit).contains(progress.step), "progress.step", progress.step, "in 0…\(stepLimit)")
         try require(progress.totalSteps >= 1, "progress.totalSteps", progress.totalSteps, "≥ 1")
-        try require(progress.examplesSeen >= 0, "progress.examplesSeen", progress.examplesSeen, "≥ 0")
+        // Each step consumes at most accumulationSteps batches of at most the largest batch size,
+        // so a bound that keeps the counter's growth far from overflow.
+        let (perStep, o1) = config.optimizer.accumulationSteps.multipliedReportingOverflow(by: ConfigLimits.range("training.batchSize").upperBound)
+        let (seenLimit, o2) = perStep.multipliedReportingOverflow(by: max(progress.step, 0))
+        try require(
+            progress.examplesSeen >= 0 && (o1 || o2 || progress.examplesSeen <= seenLimit), "progress.examplesSeen", progress.examplesSeen,
+            "in 0…\(o1 || o2 ? Int.max : seenLimit) (at most accumulationSteps × \(ConfigLimits.range("training.batchSize").upperBound) examples per step)")
         let batches = (data.train.count + config.training.batchSize - 1) / config.training.batchSize
         try require((0...stepLimit).contains(progress.cursor.epoch), "progress.cursor.epoch", progress.cursor.epoch, "in 0…\(stepLimit)")
         try require(
@@ -46,9 +52,28 @@ extension CheckpointState {
             try require(record.name == entry.name, "models[\(i)].name", record.name, "'\(entry.name)' as in the run config")
             try require(record.family == entry.family, "models[\(i)].family", record.family.rawValue, entry.family.rawValue)
             try require(record.weight == entry.weight, "models[\(i)].weight", record.weight, "\(entry.weight) as in the run config")
+            let own = self.tokenizer(of: record)
+            if record.tokenizer == nil {
+                try require(
+                    record.config.vocabSize == own.vocabularySize, "models[\(i)].config.vocabSize", record.config.vocabSize,
+                    "the tokenizer's \(own.vocabularySize)")
+            } else {
+                // A pretrained vocabulary may be smaller than its embedding table (padded rows).
+                try require(
+                    record.config.vocabSize >= own.vocabularySize, "models[\(i)].config.vocabSize", record.config.vocabSize,
+                    "at least its tokenizer's \(own.vocabularySize)")
+                try require(
+                    own.maxLength == config.data.maxLength, "models[\(i)].tokenizer.maxLength", own.maxLength, "data.maxLength = \(config.data.maxLength)")
+            }
             try require(
-                record.config.vocabSize == tokenizer.vocabularySize, "models[\(i)].config.vocabSize", record.config.vocabSize,
-                "the tokenizer's \(tokenizer.vocabularySize)")
+                (0..<record.config.vocabSize).contains(record.config.padTokenID), "models[\(i)].config.padTokenID", record.config.padTokenID,
+                "a token id below vocabSize \(record.config.vocabSize)")
+            try require(
+                config.data.maxLength <= record.config.maxSequenceLength, "models[\(i)].config.maxPositions", record.config.maxPositions,
+                "enough for data.maxLength = \(config.data.maxLength)")
+            try require(
+                (record.initialization != nil) == (entry.initFrom != nil), "models[\(i)].init", record.initialization == nil ? "absent" : "present",
+                entry.initFrom == nil ? "absent (the run config sets no init)" : "present (the run config sets init)")
             try require(
                 record.config.numLabels == data.labelNames.count, "models[\(i)].config.numLabels", record.config.numLabels,
                 "\(data.labelNames.count), the number of labels")

@@ -53,7 +53,9 @@ final class LogitTerms {
         guard let record = state.model(named: kd.model) else {
             throw refuse("model", "has no model '\(kd.model)'; it holds \(state.models.map(\.name).joined(separator: ", "))")
         }
-        if state.tokenizer != data.tokenizer {
+        // A teacher with a tokenizer of its own (initialised from a Hugging Face folder or another
+        // checkpoint, `models[].init`) reads the texts with it; any other reads the run's words.
+        if record.tokenizer == nil, state.tokenizer != data.tokenizer {
             throw refuse(
                 "checkpoint",
                 "the teacher was trained with another tokenizer (vocabulary \(state.tokenizer.vocabularySize) words, this run \(data.tokenizer.vocabularySize)); a teacher must read the run's vocabulary: train it on the same data settings")
@@ -73,7 +75,20 @@ final class LogitTerms {
             throw refuse("checkpoint", "the teacher reads at most \(model.config.maxSequenceLength) tokens, this run \(config.data.maxLength) (data.maxLength)")
         }
         teacher = model
-        teacherSet = EncodedDataset(data.train, tokenizer: data.tokenizer, scheme: SpecialTokenScheme(record.family))
+        switch record.tokenizer {
+        case nil:
+            teacherSet = EncodedDataset(data.train, tokenizer: data.tokenizer, scheme: SpecialTokenScheme(record.family))
+        case .pretrained(let t)?:
+            do {
+                teacherSet = EncodedDataset(
+                    data.train, tokenizer: .pretrained(try t.with(maxLength: config.data.maxLength)), padID: Int32(model.config.padTokenID))
+            } catch {
+                throw refuse("checkpoint", "the teacher's tokenizer cannot be rebuilt (\(error))")
+            }
+        case .word(let t, let scheme)?:
+            let words = try WordTokenizer(words: t.words, lowercase: t.lowercase, maxLength: config.data.maxLength)
+            teacherSet = EncodedDataset(data.train, tokenizer: .word(words, scheme), padID: Int32(model.config.padTokenID))
+        }
         teacherBatch = TokenBatch(maxBatchSize: config.training.batchSize, maxSequenceLength: config.data.maxLength)
     }
 

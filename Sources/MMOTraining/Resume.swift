@@ -51,11 +51,14 @@ extension Trainer {
             architectures: state.models.map(\.config), batchSize: config.training.batchSize, maxLength: config.data.maxLength, file: path)
 
         // Models: the saved architectures, parameters read blob by blob with shapes checked.
-        let architectures = data.modelConfigs(config)
+        var architectures = data.modelConfigs(config)
         // (`state.validate` has checked one record per model of the run, names and families.)
         var models: [any TrainableModel] = []
         var maskingRNGs: [PhiloxRNG] = []
         for (i, record) in state.models.enumerated() {
+            // A model from an `init` source has the source's architecture, recorded at the start
+            // (the source itself is not read again: the checkpoint holds everything).
+            if record.initialization != nil { architectures[i] = record.config }
             guard record.config == architectures[i], record.name == config.models[i].name else {
                 throw TrainingError.incompatibleResume(
                     field: "models[\(i)]", reason: "the checkpoint's model '\(record.name)' has another architecture than the config builds")
@@ -98,7 +101,9 @@ extension Trainer {
                 path: folder.path, reason: "already holds another run (last.mmo); choose an empty --run-dir or omit it to continue in \(checkpoint.deletingLastPathComponent().path)")
         }
         let trainer = try Trainer(
-            config: config, run: RunDirectory(url: folder), data: data, models: models, progress: progress, maskingRNGs: maskingRNGs)
+            config: config, run: RunDirectory(url: folder), data: data, models: models,
+            tokenizers: state.models.map { state.tokenizer(of: $0) }, initializations: state.models.map(\.initialization),
+            progress: progress, maskingRNGs: maskingRNGs)
         trainer.warnings = warnings
         try trainer.restoreOptimizer(state.optimizer, from: file)
         trainer.lastEval = state.metrics.lastEval

@@ -36,6 +36,10 @@ public final class Trainer: LaneJob {
     public let models: [any TrainableModel]
     public let optimizer: MultiModelOptimizer
     public let tokenizer: WordTokenizer
+    /// Each model's tokenizer (the run's word tokenizer, or the one of its `init` source).
+    public let modelTokenizers: [ModelTokenizer]
+    /// For each model initialised from a source (`models[].init`): what was loaded.
+    public let initializations: [InitializationReport?]
     public let labelNames: [String]
     public internal(set) var progress: TrainingProgress
     public internal(set) var lastEval: [String: EvalResult] = [:]
@@ -82,20 +86,27 @@ public final class Trainer: LaneJob {
     let maskingRNGs: UnsafeMutablePointer<PhiloxRNG>
 
     init(
-        config: RunConfig, run: RunDirectory, data: PreparedData, models: [any TrainableModel], progress: TrainingProgress,
-        maskingRNGs: [PhiloxRNG]? = nil
+        config: RunConfig, run: RunDirectory, data: PreparedData, models: [any TrainableModel], tokenizers: [ModelTokenizer],
+        initializations: [InitializationReport?], progress: TrainingProgress, maskingRNGs: [PhiloxRNG]? = nil
     ) throws {
         self.config = config
         self.run = run
         self.names = config.models.map(\.name)
         self.models = models
         self.tokenizer = data.tokenizer
+        self.modelTokenizers = tokenizers
+        self.initializations = initializations
         self.labelNames = data.train.labelNames
         self.progress = progress
         self.dataFingerprint = ["train": data.train.fingerprint, "validation": data.validation.fingerprint]
-        trainSets = config.models.map { EncodedDataset(data.train, tokenizer: data.tokenizer, scheme: SpecialTokenScheme($0.family)) }
-        validationSets = config.models.map {
-            EncodedDataset(data.validation, tokenizer: data.tokenizer, scheme: SpecialTokenScheme($0.family))
+        // Each model's sets with its own tokenizer and pad id (`padding: max` pads every batch to
+        // maxLength; `longest`, the default, to the batch's longest text).
+        let fixed = config.data.padding == .max ? config.data.maxLength : nil
+        trainSets = zip(tokenizers, models).map {
+            EncodedDataset(data.train, tokenizer: $0, padID: Int32($1.config.padTokenID), fixedLength: fixed)
+        }
+        validationSets = zip(tokenizers, models).map {
+            EncodedDataset(data.validation, tokenizer: $0, padID: Int32($1.config.padTokenID), fixedLength: fixed)
         }
         batches = config.models.map { _ in
             TokenBatch(maxBatchSize: config.training.batchSize, maxSequenceLength: config.data.maxLength)
@@ -164,16 +175,36 @@ public final class Trainer: LaneJob {
         }
         BLAS.setThreads(config.training.blasThreads)
         let data = try PreparedData.load(config)
-        let architectures = data.modelConfigs(config)
+        // Models initialised from a source: their architecture comes from it (read first, so
+        // that the memory estimate covers every model before anything large is allocated).
+        var architectures = data.modelConfigs(config)
+        for (i, entry) in config.models.enumerated() where entry.initFrom != nil {
+            architectures[i] = try PretrainedImport.architecture(entry: entry, index: i, config: config, numLabels: data.labelNames.count)
+        }
         try ConfigLimits.checkMemory(
             architectures: architectures, batchSize: config.training.batchSize, maxLength: config.data.maxLength, file: "config")
         var models: [any TrainableModel] = []
-        for (i, architecture) in architectures.enumerated() {
-            // Each model gets its own init and dropout streams, derived from the run seed and its name.
-            models.append(try makeModel(config: architecture, seed: modelSeed(config.seed, name: config.models[i].name)))
+        var tokenizers: [ModelTokenizer] = []
+        var initializations: [InitializationReport?] = []
+        for (i, entry) in config.models.enumerated() {
+            // Each model gets its own init and dropout streams, derived from the run seed and its
+            // name (an imported model's head is initialised from them too).
+            let seed = modelSeed(config.seed, name: entry.name)
+            if entry.initFrom != nil {
+                let imported = try PretrainedImport.load(entry: entry, index: i, config: config, numLabels: data.labelNames.count, seed: seed)
+                models.append(imported.model)
+                tokenizers.append(imported.tokenizer)
+                initializations.append(imported.report)
+            } else {
+                models.append(try makeModel(config: architectures[i], seed: seed))
+                tokenizers.append(.word(data.tokenizer, SpecialTokenScheme(entry.family)))
+                initializations.append(nil)
+            }
         }
         let progress = TrainingProgress(totalSteps: try totalSteps(config, trainCount: data.train.count))
-        let trainer = try Trainer(config: config, run: RunDirectory(url: runDirectory), data: data, models: models, progress: progress)
+        let trainer = try Trainer(
+            config: config, run: RunDirectory(url: runDirectory), data: data, models: models, tokenizers: tokenizers,
+            initializations: initializations, progress: progress)
         return trainer
     }
 

@@ -13,7 +13,10 @@ extension Trainer {
             models: config.models.enumerated().map { i, entry in
                 CheckpointState.ModelRecord(
                     name: entry.name, family: entry.family, weight: entry.weight, config: models[i].config,
-                    parameterCount: models[i].parameters.totalCount)
+                    parameterCount: models[i].parameters.totalCount,
+                    // A model from a source keeps its tokenizer and load report with the run, so
+                    // that resume, eval and export never need the source again.
+                    tokenizer: initializations[i] == nil ? nil : modelTokenizers[i], initialization: initializations[i])
             },
             progress: progress,
             rng: rngStates(),

@@ -146,6 +146,11 @@ struct Inspect: ParsableCommand {
             ])
         }
         out.append(textTable(rows).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        for m in s.models {
+            if let i = m.initialization {
+                out.append("  \(m.name) initialised from \(i.source): \(i.loaded.count) tensors loaded, \(i.newlyInitialized.count) new (\(i.newlyInitialized.joined(separator: ", "))), \(i.ignored.count) ignored")
+            }
+        }
         out.append("")
         var bytes = [["group", "blobs", "raw", "stored", "ratio"]]
         for g in s.bytes {

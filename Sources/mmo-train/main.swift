@@ -101,6 +101,10 @@ struct Train: ParsableCommand {
         } catch {
             throw Failure(error)
         }
+        // What each imported model loaded, like from_pretrained's warnings (also in the checkpoints).
+        for (i, report) in trainer.initializations.enumerated() where trainer.progress.step == 0 {
+            if let report { FileHandle.standardError.write(Data("mmo-train: \(report.text(model: trainer.names[i], family: trainer.models[i].config.family))\n".utf8)) }
+        }
         for warning in trainer.warnings { FileHandle.standardError.write(Data("mmo-train: warning: \(warning)\n".utf8)) }
         let summary: RunSummary
         do {

@@ -1,6 +1,7 @@
 // Formats/mmo-v1.md §9 lists every key of the state document; this test encodes a real state
 // document and compares its key paths with that table, so the spec and the code cannot drift.
 import Foundation
+import MMOData
 import MMOFormat
 import XCTest
 
@@ -29,7 +30,10 @@ final class SpecTests: XCTestCase {
     /// `data.fingerprint`, `metrics.lastEval` and `metrics.best` as placeholders, `run` cut at its
     /// sections (documented in docs/config.md). Values are JSON type names.
     func leaves(_ value: Any, path: String, into out: inout [String: String]) {
-        let placeholders = ["rng": "<stream>", "data.fingerprint": "<split>", "metrics.lastEval": "<model>", "metrics.best": "<model>"]
+        let placeholders = [
+            "rng": "<stream>", "data.fingerprint": "<split>", "metrics.lastEval": "<model>", "metrics.best": "<model>",
+            "models[].tokenizer.files": "<file>",
+        ]
         if path.hasPrefix("run.") {
             out[path] = value is [Any] ? "array" : value is [String: Any] ? "object" : "scalar"
             return
@@ -69,6 +73,13 @@ final class SpecTests: XCTestCase {
         // The optional keys a merge writes.
         state.lineage.parents = [.init(contentHash: "0123456789abcdef", path: "a.mmo")]
         state.lineage.operation = "mmo-merge uniform"
+        // The optional keys of a model initialised from a source (models[].init): a Hugging Face
+        // tokenizer on one model, a word tokenizer of another checkpoint on another.
+        let source = repositoryRoot.appendingPathComponent("fixtures/pretrained/bert-f32").path
+        state.models[0].tokenizer = .pretrained(try PretrainedTokenizer.load(folder: source, template: .bert, maxLength: 16))
+        state.models[0].initialization = InitializationReport(
+            source: source, kind: "huggingface", dtypes: ["F32"], loaded: ["a"], newlyInitialized: ["b"], ignored: ["c"])
+        state.models[1].tokenizer = .word(state.tokenizer, .gpt2)
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: state.encoded()) as? [String: Any])
         var found: [String: String] = [:]
         leaves(object, path: "", into: &found)
