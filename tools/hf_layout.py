@@ -116,7 +116,7 @@ def hf_config(cfg):
         return tf.GPT2Config(
             vocab_size=cfg["vocabSize"], n_embd=cfg["hiddenSize"], n_layer=cfg["numLayers"],
             n_head=cfg["numHeads"], n_inner=cfg["intermediateSize"],
-            n_positions=cfg["maxPositions"], num_labels=cfg["numLabels"],
+            n_positions=cfg["maxPositions"], num_labels=max(2, cfg["numLabels"]),
             embd_pdrop=cfg["hiddenDropout"], resid_pdrop=cfg["hiddenDropout"],
             attn_pdrop=cfg["attentionDropout"], layer_norm_epsilon=cfg["layerNormEps"],
             pad_token_id=cfg["padTokenID"], bos_token_id=None, eos_token_id=None,
@@ -128,20 +128,34 @@ def hf_config(cfg):
         vocab_size=cfg["vocabSize"], hidden_size=cfg["hiddenSize"],
         num_hidden_layers=cfg["numLayers"], num_attention_heads=cfg["numHeads"],
         intermediate_size=cfg["intermediateSize"], max_position_embeddings=cfg["maxPositions"],
-        num_labels=cfg["numLabels"], hidden_dropout_prob=cfg["hiddenDropout"],
+        num_labels=max(2, cfg["numLabels"]), hidden_dropout_prob=cfg["hiddenDropout"],
         attention_probs_dropout_prob=cfg["attentionDropout"], classifier_dropout=None,
         layer_norm_eps=cfg["layerNormEps"], pad_token_id=cfg["padTokenID"],
         type_vocab_size=cfg["typeVocabSize"], initializer_range=cfg["initializerRange"],
         hidden_act="gelu", attn_implementation="eager", **extra)
 
 
+HF_CLASSES = {
+    ("bert", "classification"): "BertForSequenceClassification",
+    ("gpt2", "classification"): "GPT2ForSequenceClassification",
+    ("roberta", "classification"): "RobertaForSequenceClassification",
+    ("bert", "mlm"): "BertForMaskedLM",
+    ("roberta", "mlm"): "RobertaForMaskedLM",
+    ("gpt2", "clm"): "GPT2LMHeadModel",
+}
+
+
 def hf_model(cfg):
-    """A freshly initialised `*ForSequenceClassification` (float32) for our model config."""
+    """A freshly initialised Hugging Face model (float32) for our model config: the
+    `*ForSequenceClassification` class, or with `objective` mlm / clm `BertForMaskedLM`,
+    `RobertaForMaskedLM`, `GPT2LMHeadModel` (decoder tied to the word embeddings)."""
     import transformers as tf
-    cls = {"bert": tf.BertForSequenceClassification,
-           "gpt2": tf.GPT2ForSequenceClassification,
-           "roberta": tf.RobertaForSequenceClassification}[cfg["family"]]
-    model = cls(hf_config(cfg))
+    objective = cfg.get("objective", "classification")
+    cls = getattr(tf, HF_CLASSES[(cfg["family"], objective)])
+    config = hf_config(cfg)
+    if objective != "classification":
+        config.tie_word_embeddings = True
+    model = cls(config)
     assert model.config._attn_implementation == "eager", model.config._attn_implementation
     return model
 

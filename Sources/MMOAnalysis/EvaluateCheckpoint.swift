@@ -34,8 +34,15 @@ public struct ClassifierScore: Codable, Sendable, Equatable {
     /// Examples evaluated.
     public var count: Int
     /// `confusion[label][predicted]`: rows are true classes, columns predictions, both in the
-    /// order of the report's `labels`. Every row sums to that class's example count.
+    /// order of the report's `labels`. Every row sums to that class's example count. Empty for a
+    /// language model.
     public var confusion: [[Int]]
+    /// Language model: `exp(loss)` over its predicted tokens (`accuracy` is then the token
+    /// accuracy); nil for a classifier.
+    public var perplexity: Double?
+    /// Language model: tokens predicted (masked with the run's validation masking, or next
+    /// tokens); nil for a classifier.
+    public var tokens: Int?
 }
 
 /// What `mmo-eval` reports.
@@ -137,10 +144,40 @@ public enum CheckpointEvaluator {
         for record in records {
             let encoded = EvaluationData.encoded(dataset, for: record, of: checkpoint)
             try check(encoded, fits: record, of: checkpoint, dataset: dataset)
-            let model = try checkpoint.loadModel(record.name)
+            let trainable = try checkpoint.loadTrainableModel(record.name)
             // Sized by the data, not by the tokenizer's recorded maxLength: a damaged or hostile
             // state document cannot make this allocation large.
             let batch = TokenBatch(maxBatchSize: min(batchSize, N), maxSequenceLength: max(1, encoded.longest))
+            if let lm = trainable as? any LanguageModel {
+                // The run's own validation masking (stream `mlm/validation` of its seed): on the
+                // validation split, the numbers `metrics.lastEval` recorded.
+                // `--logits` rows carry the fed ids and targets (no logits), to reproduce the loss.
+                var writeError: Error?
+                let result = Evaluator.evaluateLanguageModel(lm, on: encoded, batch: batch, batchSize: batchSize, maskSeed: state.run.seed) { start, b in
+                    guard let writer, writeError == nil else { return }
+                    let T = b.sequenceLength
+                    for i in 0..<b.batchSize {
+                        let n = Int(b.lengths[i])
+                        let ids = UnsafeBufferPointer(start: b.inputIDs + i * T, count: n)
+                        let targets = UnsafeBufferPointer(start: b.targets + i * T, count: n)
+                        do {
+                            try writer.appendLanguageModel(
+                                model: record.name, index: start + i, text: dataset.examples[start + i].text, inputIDs: ids,
+                                targets: targets)
+                        } catch {
+                            writeError = error
+                        }
+                    }
+                }
+                if let writeError { throw writeError }
+                done += N
+                progress?(done, total)
+                scores.append(ClassifierScore(
+                    name: record.name, family: record.family, accuracy: result.accuracy, loss: result.loss, count: result.count,
+                    confusion: [], perplexity: result.perplexity, tokens: result.tokens))
+                continue
+            }
+            guard let model = trainable as? any SequenceClassifier else { preconditionFailure("unknown model kind") }
             var confusion = [[Int]](repeating: [Int](repeating: 0, count: K), count: K)
             var writeError: Error?
             let result = Evaluator.evaluate(model, on: encoded, batch: batch, batchSize: batchSize) { index, row in
@@ -170,12 +207,12 @@ public enum CheckpointEvaluator {
         try writer?.commit()
 
         var ensemble: ClassifierScore?
-        if records.count >= 2 {
+        if records.count >= 2 && !state.run.isLanguageModeling {
             ensemble = ensembleScore(probabilitySums, labels: dataset.examples.map(\.label), classes: K, members: records.count)
         }
         return EvaluationReport(
             checkpoint: checkpoint.path, step: state.progress.step, data: dataDescription, labels: labels, count: N, batchSize: batchSize,
-            threads: threads, models: scores, ensemble: ensemble, ensembleMembers: records.count >= 2 ? records.map(\.name) : [],
+            threads: threads, models: scores, ensemble: ensemble, ensembleMembers: ensemble != nil ? records.map(\.name) : [],
             logitsFile: options.logitsURL?.path)
     }
 

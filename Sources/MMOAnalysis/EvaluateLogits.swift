@@ -40,13 +40,8 @@ public final class LogitsFileWriter {
     public func append(
         model: String, index: Int, text: String, inputIDs: [Int32], label: Int, labelName: String, logits: UnsafePointer<Float>, count: Int
     ) throws {
-        append("{\"model\":")
-        appendString(model)
-        append(",\"index\":\(index),\"text\":")
-        appendString(text)
-        append(",\"input_ids\":[")
-        for (i, id) in inputIDs.enumerated() { append(i == 0 ? "\(id)" : ",\(id)") }
-        append("],\"label\":\(label),\"label_name\":")
+        appendRowStart(model: model, index: index, text: text, inputIDs: inputIDs)
+        append(",\"label\":\(label),\"label_name\":")
         appendString(labelName)
         append(",\"logits\":[")
         for c in 0..<count {
@@ -56,6 +51,18 @@ public final class LogitsFileWriter {
             append(logits[c].isFinite ? "\(logits[c])" : "null")
         }
         append("]}\n")
+        if buffer.count >= Self.chunkBytes { try flush() }
+    }
+
+    /// Appends one language-model row: `{"model","index","text","input_ids","targets"}`, the ids
+    /// as the model was fed them (masked LM: after the validation masking) and per position the
+    /// token it had to predict (-100: none). No logits: a row of vocabulary width per token
+    /// would dwarf the data; the evaluation's loss is the number to reproduce.
+    public func appendLanguageModel(model: String, index: Int, text: String, inputIDs: UnsafeBufferPointer<Int32>, targets: UnsafeBufferPointer<Int32>) throws {
+        appendRowStart(model: model, index: index, text: text, inputIDs: inputIDs)
+        append(",\"targets\":")
+        appendIntegers(targets)
+        append("}\n")
         if buffer.count >= Self.chunkBytes { try flush() }
     }
 
@@ -95,6 +102,23 @@ public final class LogitsFileWriter {
     }
 
     private func append(_ s: String) { buffer.append(contentsOf: s.utf8) }
+
+    /// `{"model":…,"index":…,"text":…,"input_ids":[…]` (what every row starts with).
+    private func appendRowStart(model: String, index: Int, text: String, inputIDs: some Sequence<Int32>) {
+        append("{\"model\":")
+        appendString(model)
+        append(",\"index\":\(index),\"text\":")
+        appendString(text)
+        append(",\"input_ids\":")
+        appendIntegers(inputIDs)
+    }
+
+    /// A JSON array of integers.
+    private func appendIntegers(_ values: some Sequence<Int32>) {
+        append("[")
+        for (i, v) in values.enumerated() { append(i == 0 ? "\(v)" : ",\(v)") }
+        append("]")
+    }
 
     /// A JSON string literal: quotes, backslashes and control characters escaped, everything
     /// else raw UTF-8 (a Swift String is valid Unicode, so the output is valid JSON).

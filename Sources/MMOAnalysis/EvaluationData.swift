@@ -38,6 +38,8 @@ public enum EvaluationData {
         let options = TextFileOptions(format: format, textColumn: textColumn ?? run.textColumn, labelColumn: labelColumn ?? run.labelColumn)
         // The run's raw label values in class order: the configured list, else the names the run
         // recorded (inferred from its training file, so the same raw values).
+        // A pretraining run reads texts only.
+        if checkpoint.state.run.isLanguageModeling { return try DatasetLoader.loadTexts(path: path, options: options) }
         let labels = run.labels ?? checkpoint.state.data.labelNames
         // Rows of a label the run dropped (`data.dropLabels`) are left out here too.
         return try DatasetLoader.load(path: path, options: options, labels: labels, dropping: Set(run.dropLabels ?? []))

@@ -2,7 +2,10 @@
 // layout through `HFLayout`, f32, metadata {"format": "pt"}), config.json (architecture, labels,
 // special token ids), and the run's tokenizer (tokenizer.json, tokenizer_config.json,
 // special_tokens_map.json). `AutoModelForSequenceClassification.from_pretrained(folder)` loads
-// it with no missing or unexpected keys (checked by tools/check_export.py).
+// it with no missing or unexpected keys (checked by tools/check_export.py); a pretraining run's
+// model exports as `BertForMaskedLM` / `RobertaForMaskedLM` / `GPT2LMHeadModel`, its decoder
+// tied to the word embeddings and stored once, as `save_pretrained` does
+// (tools/check_lm_export.py).
 import Foundation
 import MMOCore
 import MMOData
@@ -22,7 +25,7 @@ public struct ExportReport: Codable, Sendable {
     public var step: Int
     public var model: String
     public var family: ModelFamily
-    /// The transformers class, e.g. `GPT2ForSequenceClassification`.
+    /// The transformers class, e.g. `GPT2ForSequenceClassification` or `BertForMaskedLM`.
     public var architecture: String
     /// The output folder.
     public var directory: String
@@ -140,7 +143,7 @@ public enum ModelExport {
         let parameters = weights.names.reduce(0) { $0 + (weights[$1]?.elementCount ?? 0) }
         return ExportReport(
             checkpoint: checkpoint.path, step: state.progress.step, model: name, family: record.family,
-            architecture: HFLayout.architecture(record.family), directory: directory.path, files: files, tensors: weights.names.count,
+            architecture: HFLayout.architecture(record.config), directory: directory.path, files: files, tensors: weights.names.count,
             parameters: parameters, vocabularySize: tokenizer.vocabularySize, maxLength: tokenizer.maxLength,
             lowercase: lowercase, labels: labels)
     }

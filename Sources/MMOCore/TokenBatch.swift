@@ -19,6 +19,14 @@ public final class TokenBatch: @unchecked Sendable {
     public let lengths: UnsafeMutablePointer<Int32>
     /// Class label of each sequence, `(batchSize)`.
     public let labels: UnsafeMutablePointer<Int32>
+    /// Language-model targets, row-major `(batchSize, sequenceLength)`: the token the model
+    /// must predict from position t's output (masked LM: the original token at a selected
+    /// position; causal LM: the next token), `ignoredTarget` where nothing is predicted.
+    /// Classification ignores it.
+    public let targets: UnsafeMutablePointer<Int32>
+
+    /// The target of a position without a prediction (PyTorch's `ignore_index`, -100).
+    public static let ignoredTarget: Int32 = -100
 
     /// Allocates storage for the maximum shape (active shape = maximum, all zeros).
     public init(maxBatchSize: Int, maxSequenceLength: Int) {
@@ -33,12 +41,15 @@ public final class TokenBatch: @unchecked Sendable {
         lengths.initialize(repeating: 0, count: maxBatchSize)
         labels = .allocate(capacity: maxBatchSize)
         labels.initialize(repeating: 0, count: maxBatchSize)
+        targets = .allocate(capacity: maxBatchSize * maxSequenceLength)
+        targets.initialize(repeating: TokenBatch.ignoredTarget, count: maxBatchSize * maxSequenceLength)
     }
 
     deinit {
         inputIDs.deallocate()
         lengths.deallocate()
         labels.deallocate()
+        targets.deallocate()
     }
 
     /// Sets the active shape (no allocation). Both must be within the maxima.
@@ -61,6 +72,16 @@ public final class TokenBatch: @unchecked Sendable {
             for t in 0..<sequenceLength { inputIDs[b * sequenceLength + t] = t < row.count ? row[t] : padID }
             lengths[b] = Int32(row.count)
             labels[b] = newLabels[b]
+        }
+    }
+
+    /// Sets `targets` from arrays (for tests and small tools): `rows[b]` holds sequence b's
+    /// `sequenceLength` targets (`ignoredTarget` where nothing is predicted).
+    public func fillTargets(_ rows: [[Int32]]) {
+        precondition(rows.count == batchSize, "targets for \(rows.count) sequences, the batch has \(batchSize)")
+        for (b, row) in rows.enumerated() {
+            precondition(row.count == sequenceLength, "targets of sequence \(b) have \(row.count) entries, not \(sequenceLength)")
+            for t in 0..<sequenceLength { targets[b * sequenceLength + t] = row[t] }
         }
     }
 }

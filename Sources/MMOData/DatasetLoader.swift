@@ -68,6 +68,14 @@ public enum DatasetLoader {
         return LabeledDataset(examples: examples, labelNames: names)
     }
 
+    /// Reads the texts of `path` alone (language-model pretraining): the label column is not
+    /// needed and not read. The examples have label 0 and the dataset no label names.
+    public static func loadTexts(path: String, options: TextFileOptions) throws -> LabeledDataset {
+        let rows = try readRows(path: path, options: options, labels: false)
+        if rows.isEmpty { throw DataError.empty(path: path) }
+        return LabeledDataset(examples: rows.map { LabeledExample(text: $0.text, label: 0) }, labelNames: [])
+    }
+
     struct Row {
         var number: Int  // 1-based line/record number in the file, header included
         var text: String
@@ -95,10 +103,10 @@ public enum DatasetLoader {
         }
     }
 
-    static func readRows(path: String, options: TextFileOptions) throws -> [Row] {
+    static func readRows(path: String, options: TextFileOptions, labels: Bool = true) throws -> [Row] {
         let text = try readText(path: path)
         switch options.format {
-        case .tsv: return try tableRows(path: path, options: options, table: splitTSV(text))
+        case .tsv: return try tableRows(path: path, options: options, table: splitTSV(text), labels: labels)
         case .csv:
             let csv: CSV<Enumerated>
             do {
@@ -106,8 +114,8 @@ public enum DatasetLoader {
             } catch {
                 throw DataError.badRow(path: path, row: 0, reason: "CSV does not parse: \(error)")
             }
-            return try tableRows(path: path, options: options, table: [csv.header] + csv.rows)
-        case .jsonl: return try jsonlRows(path: path, options: options, text: text)
+            return try tableRows(path: path, options: options, table: [csv.header] + csv.rows, labels: labels)
+        case .jsonl: return try jsonlRows(path: path, options: options, text: text, labels: labels)
         }
     }
 
@@ -117,13 +125,19 @@ public enum DatasetLoader {
             .map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
     }
 
-    static func tableRows(path: String, options: TextFileOptions, table: [[String]]) throws -> [Row] {
+    /// Rows of a table; with `labels` false the label column is neither required nor read.
+    static func tableRows(path: String, options: TextFileOptions, table: [[String]], labels: Bool = true) throws -> [Row] {
         guard let header = table.first else { throw DataError.empty(path: path) }
         let names = header.map { $0.trimmingCharacters(in: .whitespaces) }
         guard let textIndex = names.firstIndex(of: options.textColumn) else {
             throw DataError.missingColumn(path: path, column: options.textColumn, available: names)
         }
-        guard let labelIndex = names.firstIndex(of: options.labelColumn) else {
+        let labelIndex: Int
+        if !labels {
+            labelIndex = textIndex
+        } else if let index = names.firstIndex(of: options.labelColumn) {
+            labelIndex = index
+        } else {
             throw DataError.missingColumn(path: path, column: options.labelColumn, available: names)
         }
         var rows: [Row] = []
@@ -136,14 +150,14 @@ public enum DatasetLoader {
                     path: path, row: number,
                     reason: "\(fields.count) fields, the header has \(names.count); check the separator")
             }
-            let label = fields[labelIndex].trimmingCharacters(in: .whitespaces)
-            if label.isEmpty { throw DataError.badRow(path: path, row: number, reason: "empty label") }
+            let label = labels ? fields[labelIndex].trimmingCharacters(in: .whitespaces) : ""
+            if labels && label.isEmpty { throw DataError.badRow(path: path, row: number, reason: "empty label") }
             rows.append(Row(number: number, text: fields[textIndex], label: label))
         }
         return rows
     }
 
-    static func jsonlRows(path: String, options: TextFileOptions, text: String) throws -> [Row] {
+    static func jsonlRows(path: String, options: TextFileOptions, text: String, labels: Bool = true) throws -> [Row] {
         var rows: [Row] = []
         for (i, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             if line.allSatisfy(\.isWhitespace) { continue }
@@ -155,7 +169,8 @@ public enum DatasetLoader {
                 throw DataError.badRow(path: path, row: number, reason: "no string field '\(options.textColumn)'")
             }
             let label: String
-            switch object[options.labelColumn] {
+            let rawLabel: Any? = labels ? object[options.labelColumn] : ""
+            switch rawLabel {
             case let s as String: label = s
             case let n as NSNumber:
                 label = n.doubleValue == n.doubleValue.rounded() ? String(n.intValue) : n.stringValue

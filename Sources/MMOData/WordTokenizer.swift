@@ -24,6 +24,8 @@ public enum SpecialTokenScheme: String, Codable, CaseIterable, Sendable {
 
     public var padID: Int32 { self == .roberta ? 1 : 0 }
     public var unknownID: Int32 { self == .roberta ? 3 : 1 }
+    /// The mask token of masked-LM pretraining (`[MASK]`, `<mask>`); nil for GPT-2.
+    public var maskID: Int32? { self == .gpt2 ? nil : 4 }
     /// Token put before the words, if any.
     var prefixID: Int32? {
         switch self {

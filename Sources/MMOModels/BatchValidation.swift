@@ -2,10 +2,11 @@
 // otherwise stop the process on bad data.
 import MMOCore
 
-extension SequenceClassifier {
+extension TrainableModel {
     /// Throws `ModelError.invalidBatch` when `batch` does not fit this model: a sequence longer
     /// than the position table, a length outside `1...sequenceLength`, a token id outside the
-    /// vocabulary or a label outside `0..<numLabels`. Call it where batches are built from data.
+    /// vocabulary, a label outside `0..<numLabels` (classifiers) or a target that is neither a
+    /// token id nor `TokenBatch.ignoredTarget` (language models). Call it where batches are built from data.
     public func validate(_ batch: TokenBatch) throws {
         let B = batch.batchSize, T = batch.sequenceLength
         if T > config.maxSequenceLength {
@@ -18,7 +19,7 @@ extension SequenceClassifier {
                 throw ModelError.invalidBatch(message: "sequence \(b) has length \(length), expected 1...\(T)")
             }
             let label = Int(batch.labels[b])
-            if label < 0 || label >= config.numLabels {
+            if !config.objective.isLanguageModel && (label < 0 || label >= config.numLabels) {
                 throw ModelError.invalidBatch(message: "sequence \(b) has label \(label), expected 0..<\(config.numLabels)")
             }
             for t in 0..<T {
@@ -26,6 +27,11 @@ extension SequenceClassifier {
                 if id < 0 || id >= config.vocabSize {
                     throw ModelError.invalidBatch(
                         message: "sequence \(b) token \(t) has id \(id), outside the vocabulary 0..<\(config.vocabSize)")
+                }
+                let target = batch.targets[b * T + t]
+                if config.objective.isLanguageModel, target != TokenBatch.ignoredTarget, target < 0 || Int(target) >= config.vocabSize {
+                    throw ModelError.invalidBatch(
+                        message: "sequence \(b) position \(t) has target \(target), neither a token id in 0..<\(config.vocabSize) nor \(TokenBatch.ignoredTarget) (no prediction)")
                 }
             }
         }

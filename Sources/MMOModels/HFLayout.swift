@@ -147,12 +147,25 @@ public enum HFLayout {
         }
     }
 
+    /// The `transformers` class of a model: the family's sequence classifier, or with a
+    /// language-model objective `BertForMaskedLM`, `RobertaForMaskedLM`, `GPT2LMHeadModel`.
+    public static func architecture(_ config: ModelConfig) -> String {
+        switch (config.objective, config.family) {
+        case (.classification, let family): return architecture(family)
+        case (_, .bert): return "BertForMaskedLM"
+        case (_, .roberta): return "RobertaForMaskedLM"
+        case (_, .gpt2): return "GPT2LMHeadModel"
+        }
+    }
+
     /// A float as the shortest decimal that reads back as the same `Float` (0.1, not 0.100000001).
     static func decimal(_ x: Float) -> Double { Double("\(x)") ?? Double(x) }
 
     /// The `config.json` object `transformers` builds `config`'s model from, with `labels` as
     /// `id2label` / `label2id` and the special token ids of the family's tokenizer. Dropouts are
     /// the training values (`from_pretrained` models start in eval mode, where they do nothing).
+    /// A language model has no labels; `tie_word_embeddings` makes `transformers` tie its
+    /// decoder to the word embeddings, which is how the file stores it (one tensor).
     public static func configObject(_ config: ModelConfig, labels: [String], specialTokens: [String: Int]) -> [String: Any] {
         var id2label: [String: String] = [:]
         var label2id: [String: Int] = [:]
@@ -161,7 +174,7 @@ public enum HFLayout {
             label2id[label] = i
         }
         var object: [String: Any] = [
-            "architectures": [architecture(config.family)],
+            "architectures": [architecture(config)],
             "model_type": config.family.rawValue,
             "vocab_size": config.vocabSize,
             "initializer_range": decimal(config.initializerRange),
@@ -173,6 +186,10 @@ public enum HFLayout {
             "dtype": "float32",
             "problem_type": "single_label_classification",
         ]
+        if config.objective.isLanguageModel {
+            for key in ["id2label", "label2id", "problem_type"] { object.removeValue(forKey: key) }
+            object["tie_word_embeddings"] = true
+        }
         switch config.family {
         case .gpt2:
             object.merge([

@@ -10,6 +10,24 @@ public enum ModelFamily: String, Codable, CaseIterable, Sendable {
     case roberta
 }
 
+/// What a model is trained to predict, and so which head it carries.
+public enum ModelObjective: String, Codable, CaseIterable, Sendable {
+    /// A sequence classifier (`…ForSequenceClassification`): one label per sequence.
+    case classification
+    /// Masked language modelling (`BertForMaskedLM`, `RobertaForMaskedLM`): the original token
+    /// at each selected position; BERT and RoBERTa only.
+    case mlm
+    /// Causal language modelling (`GPT2LMHeadModel`): the next token at every position; GPT-2
+    /// only.
+    case clm
+
+    /// Whether this objective predicts tokens (a language-model head) rather than labels.
+    public var isLanguageModel: Bool { self != .classification }
+
+    /// The objective a family pretrains with: `mlm` for BERT and RoBERTa, `clm` for GPT-2.
+    public static func languageModel(for family: ModelFamily) -> ModelObjective { family == .gpt2 ? .clm : .mlm }
+}
+
 /// Architecture hyper-parameters of a sequence classifier (Hugging Face config field names in
 /// the comments; `mmo-export` writes them to `config.json`).
 public struct ModelConfig: Codable, Hashable, Sendable {
@@ -43,14 +61,20 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     public var typeVocabSize: Int
     /// Std of the normal initialiser (`initializer_range`), 0.02.
     public var initializerRange: Float
+    /// The head: classification (default), or a masked / causal language-model head whose
+    /// decoder is tied to the word embeddings. Only written to JSON when not `classification`,
+    /// so classification records are byte-identical to those saved before the field existed.
+    public var objective: ModelObjective = .classification
 
-    /// A config with Hugging Face's per-family defaults for eps, pad id and token types.
+    /// A config with Hugging Face's per-family defaults for eps, pad id and token types
+    /// (language models: `numLabels` 0).
     public init(
         family: ModelFamily, vocabSize: Int, hiddenSize: Int, numLayers: Int, numHeads: Int,
         intermediateSize: Int, maxPositions: Int, numLabels: Int, hiddenDropout: Float = 0.1,
         attentionDropout: Float = 0.1, layerNormEps: Float? = nil, padTokenID: Int? = nil,
-        typeVocabSize: Int? = nil, initializerRange: Float = 0.02
+        typeVocabSize: Int? = nil, initializerRange: Float = 0.02, objective: ModelObjective = .classification
     ) {
+        self.objective = objective
         self.family = family
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize
@@ -65,6 +89,51 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         self.padTokenID = padTokenID ?? (family == .roberta ? 1 : 0)
         self.typeVocabSize = typeVocabSize ?? (family == .bert ? 2 : 1)
         self.initializerRange = initializerRange
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case family, vocabSize, hiddenSize, numLayers, numHeads, intermediateSize, maxPositions, numLabels,
+            hiddenDropout, attentionDropout, layerNormEps, padTokenID, typeVocabSize, initializerRange, objective
+    }
+
+    /// Decodes a config; `objective` is optional (absent: `classification`).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        family = try c.decode(ModelFamily.self, forKey: .family)
+        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+        hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
+        numLayers = try c.decode(Int.self, forKey: .numLayers)
+        numHeads = try c.decode(Int.self, forKey: .numHeads)
+        intermediateSize = try c.decode(Int.self, forKey: .intermediateSize)
+        maxPositions = try c.decode(Int.self, forKey: .maxPositions)
+        numLabels = try c.decode(Int.self, forKey: .numLabels)
+        hiddenDropout = try c.decode(Float.self, forKey: .hiddenDropout)
+        attentionDropout = try c.decode(Float.self, forKey: .attentionDropout)
+        layerNormEps = try c.decode(Float.self, forKey: .layerNormEps)
+        padTokenID = try c.decode(Int.self, forKey: .padTokenID)
+        typeVocabSize = try c.decode(Int.self, forKey: .typeVocabSize)
+        initializerRange = try c.decode(Float.self, forKey: .initializerRange)
+        objective = try c.decodeIfPresent(ModelObjective.self, forKey: .objective) ?? .classification
+    }
+
+    /// Encodes every field; `objective` only when it is not `classification`.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(family, forKey: .family)
+        try c.encode(vocabSize, forKey: .vocabSize)
+        try c.encode(hiddenSize, forKey: .hiddenSize)
+        try c.encode(numLayers, forKey: .numLayers)
+        try c.encode(numHeads, forKey: .numHeads)
+        try c.encode(intermediateSize, forKey: .intermediateSize)
+        try c.encode(maxPositions, forKey: .maxPositions)
+        try c.encode(numLabels, forKey: .numLabels)
+        try c.encode(hiddenDropout, forKey: .hiddenDropout)
+        try c.encode(attentionDropout, forKey: .attentionDropout)
+        try c.encode(layerNormEps, forKey: .layerNormEps)
+        try c.encode(padTokenID, forKey: .padTokenID)
+        try c.encode(typeVocabSize, forKey: .typeVocabSize)
+        try c.encode(initializerRange, forKey: .initializerRange)
+        if objective != .classification { try c.encode(objective, forKey: .objective) }
     }
 }
 
@@ -93,8 +162,19 @@ extension ModelConfig {
             throw fail("numHeads", "must be positive and divide hiddenSize \(hiddenSize) (got \(numHeads))")
         }
         if intermediateSize < 1 { throw fail("intermediateSize", "must be at least 1 (got \(intermediateSize))") }
-        if numLabels < 2 {
-            throw fail("numLabels", "must be at least 2: these are single-label classifiers (got \(numLabels))")
+        switch objective {
+        case .classification:
+            if numLabels < 2 {
+                throw fail("numLabels", "must be at least 2: these are single-label classifiers (got \(numLabels))")
+            }
+        case .mlm, .clm:
+            if numLabels != 0 {
+                throw fail("numLabels", "must be 0 for a language model (objective \(objective.rawValue)), which predicts tokens, not labels (got \(numLabels))")
+            }
+            if objective != ModelObjective.languageModel(for: family) {
+                throw fail(
+                    "objective", "\(objective.rawValue) is not available for \(family.rawValue); use \(ModelObjective.languageModel(for: family).rawValue) (masked LM for BERT and RoBERTa, causal LM for GPT-2)")
+            }
         }
         if !(0..<vocabSize).contains(padTokenID) {
             throw fail("padTokenID", "must be a token id in 0..<\(vocabSize) (got \(padTokenID))")

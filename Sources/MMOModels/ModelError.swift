@@ -6,6 +6,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case invalidConfig(field: String, message: String)
     /// A config of one family was given to another family's initialiser.
     case wrongFamily(expected: ModelFamily, got: ModelFamily)
+    /// A config with another objective (head) was given to this class's initialiser.
+    case wrongObjective(expected: ModelObjective, got: ModelObjective)
     /// A batch does not fit the model (too long, a token or label out of range).
     case invalidBatch(message: String)
 
@@ -16,6 +18,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "model config: `\(field)` \(message)"
         case .wrongFamily(let expected, let got):
             return "model config: family is `\(got.rawValue)` but this initialiser builds `\(expected.rawValue)`; use makeClassifier(config:seed:) to pick the class from the config"
+        case .wrongObjective(let expected, let got):
+            return "model config: objective is `\(got.rawValue)` but this initialiser builds a `\(expected.rawValue)` model; use makeModel(config:seed:) to pick the class from the config"
         case .invalidBatch(let message):
             return "batch: \(message)"
         }

@@ -20,6 +20,12 @@
 // | `norm.final.{weight,bias}`             | —                                       | `ln_f`                 |
 // | `head.dense.{weight,bias}`             | `bert.pooler.dense` / `classifier.dense`| —                      |
 // | `head.classifier.{weight,bias}`        | `classifier` / `classifier.out_proj`    | `score` (no bias)      |
+// | `head.decoder.bias` (masked LM)        | `cls.predictions.bias` / `lm_head.bias` | —                      |
+// | `head.transform.{weight,bias}` (MLM)   | `cls.predictions.transform.dense` / `lm_head.dense` | —          |
+// | `norm.head.{weight,bias}` (masked LM)  | `cls.predictions.transform.LayerNorm` / `lm_head.layer_norm` | — |
+//
+// The LM decoders (`cls.predictions.decoder.weight`, `lm_head.decoder.weight`, GPT-2's
+// `lm_head.weight`) are tied to the word embeddings and registered only as those.
 //
 // Kinds: embedding tables → `embedding`; Q/K/V/output projections → `attention`; FFN linears →
 // `ffn`; every LayerNorm → `norm`; pooler / head dense and classifier → `head`. Weight decay: on

@@ -20,6 +20,15 @@ struct DropoutRates {
     static let off = DropoutRates(hidden: 0, attention: 0)
 }
 
+/// The shape and dropout rates of a forward of `config`'s model on `batch` (every model's
+/// forward starts with these; the sequence must fit the position table).
+func forwardShape(_ batch: TokenBatch, config: ModelConfig, training: Bool) -> (Dims, DropoutRates) {
+    let B = batch.batchSize, T = batch.sequenceLength
+    precondition(T <= config.maxSequenceLength, "sequence length \(T) exceeds the model's \(config.maxSequenceLength)")
+    let d = Dims(B: B, T: T, C: config.hiddenSize, NH: config.numHeads, I: config.intermediateSize)
+    return (d, training ? DropoutRates(hidden: config.hiddenDropout, attention: config.attentionDropout) : .off)
+}
+
 @inline(__always)
 func zero(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
     memset(p, 0, count * MemoryLayout<Float>.stride)

@@ -199,17 +199,23 @@ public enum ReportBuilder {
             lossSeries.append(ChartSeries(id: "loss-smoothed/\(name)", label: name, points: decimate(smooth), color: i, lineWidth: 2.2, markers: false))
         }
         let loss = LineChart(id: "loss", title: "Training loss", xLabel: "optimizer step", yLabel: "cross-entropy", series: lossSeries)
-        let accuracy = LineChart(
-            id: "accuracy", title: "Validation accuracy", xLabel: "optimizer step", yLabel: "accuracy",
-            series: names.enumerated().map { i, name in ChartSeries(id: "accuracy/\(name)", label: name, points: data.accuracySeries(name), color: i, markers: true) })
+        // Pretraining runs: validation perplexity where a classification run shows accuracy.
+        let lm = data.isLanguageModeling
+        let accuracy = lm
+            ? LineChart(
+                id: "perplexity", title: "Validation perplexity", xLabel: "optimizer step", yLabel: "perplexity",
+                series: names.enumerated().map { i, name in ChartSeries(id: "perplexity/\(name)", label: name, points: data.perplexitySeries(name), color: i, markers: true) })
+            : LineChart(
+                id: "accuracy", title: "Validation accuracy", xLabel: "optimizer step", yLabel: "accuracy",
+                series: names.enumerated().map { i, name in ChartSeries(id: "accuracy/\(name)", label: name, points: data.accuracySeries(name), color: i, markers: true) })
         let drawnNote = data.steps.count > 1600 ? " Lines over \(ReportFormat.count(data.steps.count)) steps are drawn through each of 800 equal runs of steps' lowest and highest value (every drawn point is a logged one)." : ""
         var blocks: [ReportBlock] = [
             .figure(
                 id: "fig-loss", charts: [.line(loss), .line(accuracy)],
-                caption: "Left: each model's mean training loss over the step's micro-batches (thin: every step; bold: mean of the last \(window) step\(window == 1 ? "" : "s")). Right: accuracy on the validation set at each evaluation (\(data.evals.count) evaluation\(data.evals.count == 1 ? "" : "s"))." + drawnNote)
+                caption: "Left: each model's mean training loss over the step's micro-batches (thin: every step; bold: mean of the last \(window) step\(window == 1 ? "" : "s")). Right: \(lm ? "perplexity (exp of the mean cross-entropy over predicted tokens; masked LM with the run's fixed validation masking)" : "accuracy") on the validation set at each evaluation (\(data.evals.count) evaluation\(data.evals.count == 1 ? "" : "s"))." + drawnNote)
         ]
         if data.evals.isEmpty { blocks.append(.paragraph("metrics.jsonl has no evaluation line yet: the run evaluates after each epoch, or every training.evalEvery steps.")) }
-        sections.append(ReportSection(id: "curves", title: "Loss and accuracy", blocks: blocks))
+        sections.append(ReportSection(id: "curves", title: lm ? "Loss and perplexity" : "Loss and accuracy", blocks: blocks))
 
         // Learning rate (Fig. 6) and gradient norm.
         let lr = LineChart(
@@ -266,19 +272,23 @@ public enum ReportBuilder {
             numericColumns: [2, 4, 5, 6, 7, 8],
             caption: data.modelRecords.isEmpty ? "Architectures are read from the newest checkpoint; this run has none, so they are unknown (?)." : nil)
         var resultRows: [[String]] = []
+        let lm = data.isLanguageModeling
+        // A language model's headline number is its perplexity (its accuracy is per token).
+        func headline(_ r: EvalResult) -> String { lm ? String(format: "%.2f", r.perplexity ?? .nan) : ReportFormat.accuracy(r.accuracy) }
         for name in names {
             let final = data.finalEval(name), best = data.bestEval(name), step = data.finalStep(name)
             resultRows.append([
-                name, final.map { ReportFormat.accuracy($0.result.accuracy) } ?? "–", final.map { ReportFormat.loss($0.result.loss) } ?? "–",
-                final.map { "\($0.step)" } ?? "–", best.map { ReportFormat.accuracy($0.result.accuracy) } ?? "–", best.map { "\($0.step)" } ?? "–",
+                name, final.map { headline($0.result) } ?? "–", final.map { ReportFormat.loss($0.result.loss) } ?? "–",
+                final.map { "\($0.step)" } ?? "–", best.map { headline($0.result) } ?? "–", best.map { "\($0.step)" } ?? "–",
                 step.map { ReportFormat.loss(Double($0.model.loss)) } ?? "–", "\(data.skippedSteps(name))",
             ])
         }
+        let metric = lm ? "perplexity" : "accuracy"
         let results = ReportTable(
             id: "results",
-            header: ["model", "final val. accuracy", "final val. loss", "at step", "best val. accuracy", "best at step", "last train loss", "skipped steps"],
+            header: ["model", "final val. \(metric)", "final val. loss", "at step", "best val. \(metric)", "best at step", "last train loss", "skipped steps"],
             rows: resultRows, numericColumns: Set(1...7),
-            caption: "Final: the last evaluation in metrics.jsonl; best: the highest validation accuracy (earliest on ties); last train loss: the last step record.")
+            caption: "Final: the last evaluation in metrics.jsonl; best: the \(lm ? "lowest validation loss (perplexity)" : "highest validation accuracy") (earliest on ties); last train loss: the last step record.")
         var blocks: [ReportBlock] = [.table(results), .table(models)]
         if let c = data.config {
             let o = c.optimizer, t = c.training

@@ -120,6 +120,15 @@ public struct RunData: Sendable {
         evals.compactMap { e in e.models[model].map { ChartPoint(Double(e.step), $0.accuracy) } }
     }
 
+    /// Validation perplexity of language model `model` at each evaluation (empty for a
+    /// classifier).
+    public func perplexitySeries(_ model: String) -> [ChartPoint] {
+        evals.compactMap { e in e.models[model]?.perplexity.map { ChartPoint(Double(e.step), $0) } }
+    }
+
+    /// Whether the run's evaluations are language-model results (perplexity, no class accuracy).
+    public var isLanguageModeling: Bool { evals.contains { $0.models.values.contains { $0.isLanguageModel } } }
+
     /// The similarity keys (`kind:a~b`) that occur, in kind order then first appearance.
     public var similarityKeys: [String] {
         var seen: [String] = []
@@ -143,13 +152,13 @@ public struct RunData: Sendable {
         return nil
     }
 
-    /// The best evaluation of `model` (highest accuracy, the earliest on ties, as the trainer's
-    /// best-<model>.mmo).
+    /// The best evaluation of `model` (highest accuracy — for a language model lowest loss —,
+    /// the earliest on ties, as the trainer's best-<model>.mmo).
     public func bestEval(_ model: String) -> (step: Int, result: EvalResult)? {
         var best: (Int, EvalResult)?
         for e in evals {
             guard let r = e.models[model] else { continue }
-            if best == nil || r.accuracy > best!.1.accuracy { best = (e.step, r) }
+            if best == nil || r.isBetter(than: BestRecord(accuracy: best!.1.accuracy, loss: best!.1.loss, step: best!.0)) { best = (e.step, r) }
         }
         return best.map { (step: $0.0, result: $0.1) }
     }

@@ -413,13 +413,25 @@ public final class Checkpoint: @unchecked Sendable {
         }
     }
 
-    /// Builds model `name` from its recorded architecture and reads its parameters; its dropout
-    /// stream is the saved one when present.
+    /// Builds classifier `name` from its recorded architecture and reads its parameters; its
+    /// dropout stream is the saved one when present. A language model is an error naming it
+    /// (use `loadTrainableModel`).
     public func loadModel(_ name: String) throws -> any SequenceClassifier {
+        let model = try loadTrainableModel(name)
+        guard let classifier = model as? any SequenceClassifier else {
+            throw TrainingError.checkpoint(
+                path: path, reason: "model '\(name)' is a language model (objective \(model.config.objective.rawValue)), not a classifier; this operation needs classifiers")
+        }
+        return classifier
+    }
+
+    /// Builds model `name` (classifier or language model) from its recorded architecture and
+    /// reads its parameters; its dropout stream is the saved one when present.
+    public func loadTrainableModel(_ name: String) throws -> any TrainableModel {
         let record = try model(named: name)
-        let model: any SequenceClassifier
+        let model: any TrainableModel
         do {
-            model = try makeClassifier(config: record.config, seed: 0)
+            model = try makeModel(config: record.config, seed: 0)
         } catch {
             throw TrainingError.checkpoint(path: path, reason: "model '\(name)' has an unbuildable architecture: \(error)")
         }

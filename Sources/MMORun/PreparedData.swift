@@ -15,8 +15,8 @@ public struct PreparedData {
     /// Loads the data of `config`. `tokenizer` and `labels` come from a checkpoint on resume.
     public static func load(_ config: RunConfig, tokenizer: WordTokenizer? = nil, labels: [String]? = nil) throws -> PreparedData {
         let data = config.data
-        let train: LabeledDataset
-        let validation: LabeledDataset
+        var train: LabeledDataset
+        var validation: LabeledDataset
         switch data.source {
         case .synthetic:
             train = SyntheticSentiment.make(count: data.syntheticTrain, seed: config.seed, stream: "data/synthetic/train")
@@ -32,12 +32,22 @@ public struct PreparedData {
                 }
                 return TextFileOptions(format: format, textColumn: data.textColumn, labelColumn: data.labelColumn)
             }
-            let drop = Set(data.dropLabels ?? [])
-            train = try DatasetLoader.load(path: trainPath, options: options(trainPath), labels: labels ?? data.labels, dropping: drop)
-            validation = try DatasetLoader.load(
-                path: validationPath, options: options(validationPath), labels: train.labelNames, dropping: drop)
+            if config.isLanguageModeling {
+                // Pretraining reads the text column only: no labels needed.
+                train = try DatasetLoader.loadTexts(path: trainPath, options: options(trainPath))
+                validation = try DatasetLoader.loadTexts(path: validationPath, options: options(validationPath))
+            } else {
+                let drop = Set(data.dropLabels ?? [])
+                train = try DatasetLoader.load(path: trainPath, options: options(trainPath), labels: labels ?? data.labels, dropping: drop)
+                validation = try DatasetLoader.load(
+                    path: validationPath, options: options(validationPath), labels: train.labelNames, dropping: drop)
+            }
         }
-        if train.labelNames.count < 2 {
+        if config.isLanguageModeling {
+            // The synthetic sentences' labels are dropped too: a pretraining run has none.
+            train.labelNames = []
+            validation.labelNames = []
+        } else if train.labelNames.count < 2 {
             throw DataError.invalidOption(field: "data.labels", reason: "a classifier needs at least 2 classes, the data has \(train.labelNames)")
         }
         let tok = try tokenizer
@@ -47,10 +57,12 @@ public struct PreparedData {
         return PreparedData(train: train, validation: validation, tokenizer: tok)
     }
 
-    /// Model architectures for `config`'s models over this data.
+    /// Model architectures (with each model's objective) for `config`'s models over this data.
     public func modelConfigs(_ config: RunConfig) -> [ModelConfig] {
-        config.models.map {
-            $0.modelConfig(vocabularySize: tokenizer.vocabularySize, numLabels: train.labelNames.count, maxLength: config.data.maxLength)
+        config.models.enumerated().map { i, entry in
+            entry.modelConfig(
+                vocabularySize: tokenizer.vocabularySize, numLabels: train.labelNames.count, maxLength: config.data.maxLength,
+                objective: config.objective(ofModel: i))
         }
     }
 }

@@ -408,6 +408,9 @@ public enum PretrainedImport {
         }
         var architecture = record.config
         architecture.numLabels = numLabels
+        // A pretrained (masked / causal LM) source becomes a classifier here: its LM head
+        // tensors are reported as ignored.
+        architecture.objective = .classification
         architecture.hiddenDropout = entry.hiddenDropout
         architecture.attentionDropout = entry.attentionDropout
         try checkExplicit(entry, against: architecture, index: index, file: file, sourceName: { "model '\(name)' of \(checkpoint.path) has \($0)" })

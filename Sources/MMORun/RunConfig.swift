@@ -45,6 +45,9 @@ public struct ModelEntry: Codable, Hashable, Sendable {
     public var hiddenDropout: Float = 0.1
     /// Dropout probability on attention weights, in [0, 1), default 0.1 (off in evaluation).
     public var attentionDropout: Float = 0.1
+    /// This model's objective, overriding `training.objective` (e.g. `clm` for the GPT-2 of a
+    /// run whose encoders use `mlm`); absent: the run's.
+    public var objective: ModelObjective?
     /// `init`: where the initial weights come from: a Hugging Face folder (`config.json`,
     /// safetensors, tokenizer files) or `CKPT.mmo#model`, one model of a checkpoint. nil: random
     /// initialisation from the run seed. The architecture then comes from the source; `size` is
@@ -62,7 +65,7 @@ public struct ModelEntry: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, family, weight, size, hiddenSize, numLayers, numHeads, intermediateSize, hiddenDropout,
-            attentionDropout
+            attentionDropout, objective
         case initFrom = "init"
     }
 
@@ -81,18 +84,20 @@ public struct ModelEntry: Codable, Hashable, Sendable {
         intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize)
         hiddenDropout = try c.decodeIfPresent(Float.self, forKey: .hiddenDropout) ?? 0.1
         attentionDropout = try c.decodeIfPresent(Float.self, forKey: .attentionDropout) ?? 0.1
+        objective = try c.decodeIfPresent(ModelObjective.self, forKey: .objective)
         initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
     }
 
-    /// The architecture for a vocabulary, label count and maximum token length.
-    public func modelConfig(vocabularySize: Int, numLabels: Int, maxLength: Int) -> ModelConfig {
+    /// The architecture for a vocabulary, label count and maximum token length, with the head of
+    /// `objective` (a language model gets `numLabels` 0).
+    public func modelConfig(vocabularySize: Int, numLabels: Int, maxLength: Int, objective: ModelObjective = .classification) -> ModelConfig {
         let d = size.dimensions
         var config = ModelConfig(
             family: family, vocabSize: vocabularySize, hiddenSize: hiddenSize ?? d.hidden,
             numLayers: numLayers ?? d.layers, numHeads: numHeads ?? d.heads,
             intermediateSize: intermediateSize ?? d.intermediate, maxPositions: maxLength,
-            numLabels: numLabels, hiddenDropout: hiddenDropout, attentionDropout: attentionDropout,
-            padTokenID: Int(SpecialTokenScheme(family).padID))
+            numLabels: objective.isLanguageModel ? 0 : numLabels, hiddenDropout: hiddenDropout,
+            attentionDropout: attentionDropout, padTokenID: Int(SpecialTokenScheme(family).padID), objective: objective)
         // RoBERTa counts positions from padding_idx + 1 (Hugging Face convention).
         if family == .roberta { config.maxPositions = maxLength + config.padTokenID + 1 }
         return config
@@ -230,6 +235,11 @@ public struct TrainingConfig: Codable, Hashable, Sendable {
     /// Models one after the other or side by side. A config (or checkpoint) without the field
     /// is `sequential`, so runs saved before it existed resume exactly as they ran.
     public var concurrency: Concurrency = .sequential
+    /// What the models learn: `classification` (default; labelled data), `mlm` (masked LM,
+    /// BERT / RoBERTa) or `clm` (causal LM, GPT-2) on the text column alone. `models[].objective`
+    /// overrides it per model; a run either classifies or pretrains. nil (absent): classification,
+    /// and the key stays out of saved configs so classification runs are saved as before.
+    public var objective: ModelObjective?
     /// Knowledge distillation from a frozen teacher (Hinton et al. 2015); nil: off.
     public var distillation: DistillationConfig?
     /// Deep mutual learning between the run's models (Zhang et al. 2018); nil: off.
@@ -252,7 +262,7 @@ public struct TrainingConfig: Codable, Hashable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case epochs, maxSteps, batchSize, evalEvery, checkpointEvery, keepLast, keepBestPerModel, logEvery,
-            threads, compressionLevel, concurrency, distillation, mutualLearning
+            threads, compressionLevel, concurrency, objective, distillation, mutualLearning
     }
 
     /// Decodes the `training` section, absent fields at their defaults; unknown fields are errors.
@@ -271,6 +281,7 @@ public struct TrainingConfig: Codable, Hashable, Sendable {
         threads = try c.decodeIfPresent(Int.self, forKey: .threads) ?? d.threads
         compressionLevel = try c.decodeIfPresent(Int.self, forKey: .compressionLevel)
         concurrency = try c.decodeIfPresent(Concurrency.self, forKey: .concurrency) ?? d.concurrency
+        objective = try c.decodeIfPresent(ModelObjective.self, forKey: .objective)
         distillation = try c.decodeIfPresent(DistillationConfig.self, forKey: .distillation)
         mutualLearning = try c.decodeIfPresent(MutualLearningConfig.self, forKey: .mutualLearning)
     }
@@ -416,6 +427,14 @@ public struct RunConfig: Codable, Equatable, Sendable {
         return config
     }
 
+    /// The objective of model `i`: its own, else `training.objective`, else classification.
+    public func objective(ofModel i: Int) -> ModelObjective {
+        models[i].objective ?? training.objective ?? .classification
+    }
+
+    /// Whether the run pretrains (language-model objectives; labels are not read).
+    public var isLanguageModeling: Bool { models.indices.contains { objective(ofModel: $0).isLanguageModel } }
+
     /// Checks every field that decoding alone cannot; errors name the field.
     public func validate(file: String = "config") throws {
         func fail(_ field: String, _ reason: String) -> ConfigError { ConfigError(file: file, field: field, reason: reason) }
@@ -444,6 +463,30 @@ public struct RunConfig: Codable, Equatable, Sendable {
             }
             for (field, p) in [("hiddenDropout", m.hiddenDropout), ("attentionDropout", m.attentionDropout)] where !(p >= 0 && p < 1) {
                 throw fail("models[\(i)].\(field)", "must be in [0, 1), got \(p)")
+            }
+            let objective = objective(ofModel: i)
+            if objective.isLanguageModel, objective != ModelObjective.languageModel(for: m.family) {
+                let field = m.objective != nil ? "models[\(i)].objective" : "training.objective"
+                let fit = ModelObjective.languageModel(for: m.family).rawValue
+                throw fail(
+                    field,
+                    "\(objective.rawValue) does not fit model '\(m.name)' (\(m.family.rawValue)): masked LM is for BERT and RoBERTa, causal LM for GPT-2; set models[\(i)].objective: \(fit)")
+            }
+            if objective.isLanguageModel, m.initFrom != nil {
+                // The masking rule knows the word tokenizer's specials only (mask id 4).
+                throw fail(
+                    "models[\(i)].init",
+                    "pretraining (objective \(objective.rawValue)) starts from random weights with the run's word tokenizer; continuing the pretraining of an imported model is not supported — drop init or use objective classification")
+            }
+            if objective.isLanguageModel, training.hasLogitTerms {
+                throw fail(
+                    training.distillation != nil ? "training.distillation" : "training.mutualLearning",
+                    "distillation and mutual learning act on class logits; a pretraining run (objective \(objective.rawValue)) has none")
+            }
+            if objective.isLanguageModel != isLanguageModeling {
+                throw fail(
+                    "models[\(i)].objective",
+                    "model '\(m.name)' classifies while other models of the run pretrain (mlm / clm); a run either classifies or pretrains: use one run per kind")
             }
         }
         if data.source == .files {

@@ -19,18 +19,45 @@ public struct TrainingProgress: Codable, Hashable, Sendable {
 
 /// Accuracy and mean loss of one model on one dataset.
 public struct EvalResult: Codable, Hashable, Sendable {
-    /// Fraction of examples whose arg-max logit is the label.
+    /// Classification: fraction of examples whose arg-max logit is the label. Language model:
+    /// fraction of predicted tokens whose arg-max logit is the target (masked-token / next-token
+    /// accuracy, as `run_mlm.py` reports it).
     public var accuracy: Double
-    /// Mean cross-entropy.
+    /// Mean cross-entropy (language model: over predicted tokens, `log(perplexity)`).
     public var loss: Double
     /// Examples evaluated.
     public var count: Int
+    /// Language model: `exp(loss)`; nil (absent from JSON) for a classifier.
+    public var perplexity: Double?
+    /// Language model: tokens predicted (masked or next-token positions); nil for a classifier.
+    public var tokens: Int?
 
-    /// A result.
-    public init(accuracy: Double, loss: Double, count: Int) {
+    /// A result (classifier: no perplexity, no tokens).
+    public init(accuracy: Double, loss: Double, count: Int, perplexity: Double? = nil, tokens: Int? = nil) {
         self.accuracy = accuracy
         self.loss = loss
         self.count = count
+        self.perplexity = perplexity
+        self.tokens = tokens
+    }
+
+    /// Whether this is a language model's result (it has a perplexity).
+    public var isLanguageModel: Bool { perplexity != nil }
+
+    /// `acc 0.912 loss 0.2345` for a classifier, `ppl 123.4 loss 4.8155 tok-acc 0.152` for a
+    /// language model (whose accuracy is per token, not per example).
+    public var summary: String {
+        if let perplexity {
+            return String(format: "ppl %.2f loss %.4f tok-acc %.3f", perplexity, loss, accuracy)
+        }
+        return String(format: "acc %.3f loss %.4f", accuracy, loss)
+    }
+
+    /// Whether this result beats `other` as a "best" checkpoint: higher accuracy for a
+    /// classifier, lower loss (perplexity) for a language model.
+    public func isBetter(than other: BestRecord?) -> Bool {
+        guard let other else { return true }
+        return isLanguageModel ? loss < other.loss : accuracy > other.accuracy
     }
 }
 

@@ -87,6 +87,11 @@ extension CheckpointState {
             let stream = "dropout/\(record.name)"
             guard let state = rng[stream] else { throw fail("rng", "missing '\(stream)'", "a state per model") }
             try require((0...4).contains(state.used), "rng.\(stream).used", state.used, "in 0…4")
+            if record.config.objective == .mlm {
+                let masking = MaskingStreams.training(model: record.name)
+                guard let m = rng[masking] else { throw fail("rng", "missing '\(masking)'", "a masking stream per masked-LM model") }
+                try require((0...4).contains(m.used), "rng.\(masking).used", m.used, "in 0…4")
+            }
         }
 
         // Optimizer scalars against progress.

@@ -53,7 +53,8 @@ extension Trainer {
         // Models: the saved architectures, parameters read blob by blob with shapes checked.
         var architectures = data.modelConfigs(config)
         // (`state.validate` has checked one record per model of the run, names and families.)
-        var models: [SequenceClassifier] = []
+        var models: [any TrainableModel] = []
+        var maskingRNGs: [PhiloxRNG] = []
         for (i, record) in state.models.enumerated() {
             // A model from an `init` source has the source's architecture, recorded at the start
             // (the source itself is not read again: the checkpoint holds everything).
@@ -62,13 +63,16 @@ extension Trainer {
                 throw TrainingError.incompatibleResume(
                     field: "models[\(i)]", reason: "the checkpoint's model '\(record.name)' has another architecture than the config builds")
             }
-            let model = try makeClassifier(config: record.config, seed: modelSeed(config.seed, name: record.name))
+            let model = try makeModel(config: record.config, seed: modelSeed(config.seed, name: record.name))
             try file.readParameters(model: record.name, into: model.parameters)
             guard let rng = state.rng["dropout/\(record.name)"] else {
                 throw TrainingError.checkpoint(path: path, reason: "no RNG state 'dropout/\(record.name)'")
             }
             model.dropoutRNG = PhiloxRNG(state: rng)
             models.append(model)
+            // Masking draws continue where they stopped (`state.validate` checked the stream).
+            let masking = MaskingStreams.training(model: record.name)
+            maskingRNGs.append(state.rng[masking].map { PhiloxRNG(state: $0) } ?? PhiloxRNG(seed: config.seed, stream: masking))
         }
 
         var progress = state.progress
@@ -99,7 +103,7 @@ extension Trainer {
         let trainer = try Trainer(
             config: config, run: RunDirectory(url: folder), data: data, models: models,
             tokenizers: state.models.map { state.tokenizer(of: $0) }, initializations: state.models.map(\.initialization),
-            progress: progress)
+            progress: progress, maskingRNGs: maskingRNGs)
         trainer.warnings = warnings
         try trainer.restoreOptimizer(state.optimizer, from: file)
         trainer.lastEval = state.metrics.lastEval
@@ -131,6 +135,10 @@ extension Trainer {
                 reason: "\(file) has \(difference.given) where the checkpoint has \(difference.saved); only the training section may change on resume")
         }
         if saved.seed != given.seed { throw refuse("seed", saved.seed, given.seed) }
+        // The objective lives in the training section but decides the models' heads and data.
+        if saved.training.objective != given.training.objective {
+            throw refuse("training.objective", saved.training.objective as Any, given.training.objective as Any)
+        }
         if saved.models != given.models { throw refuse("models", saved.models, given.models) }
         if saved.data != given.data { throw refuse("data", saved.data, given.data) }
         var a = saved.optimizer, b = given.optimizer

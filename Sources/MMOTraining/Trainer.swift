@@ -33,7 +33,7 @@ public final class Trainer: LaneJob {
     public let config: RunConfig
     public let run: RunDirectory
     public let names: [String]
-    public let models: [SequenceClassifier]
+    public let models: [any TrainableModel]
     public let optimizer: MultiModelOptimizer
     public let tokenizer: WordTokenizer
     /// Each model's tokenizer (the run's word tokenizer, or the one of its `init` source).
@@ -68,6 +68,9 @@ public final class Trainer: LaneJob {
     private let laneResults: UnsafeMutablePointer<EvalResult?>
     /// Distillation / mutual learning (nil: neither configured; the step runs as before).
     let logitTerms: LogitTerms?
+    /// The models as classifiers, for the logit terms (empty in a pretraining run, which
+    /// `RunConfig.validate` keeps free of them).
+    let classifiers: [any SequenceClassifier]
     /// What `runLane` does: a model's whole step, or (with logit terms) one phase of a micro-batch.
     private var lanePhase = LanePhase.wholeStep
     enum LanePhase { case wholeStep, forward(Int), backward }
@@ -76,9 +79,15 @@ public final class Trainer: LaneJob {
     var stepCrossEntropy: [Float]
 
     /// Builds a run from its parts (used by `start` and by checkpoint restore).
+    /// What each model's batches need (labels, masking, next tokens).
+    let targetRules: [TargetRule]
+    /// Each model's masking stream (`mlm/<model>`; unused for other objectives), written only by
+    /// the model's own lane (raw memory, as `laneLosses`), saved in checkpoints.
+    let maskingRNGs: UnsafeMutablePointer<PhiloxRNG>
+
     init(
-        config: RunConfig, run: RunDirectory, data: PreparedData, models: [SequenceClassifier], tokenizers: [ModelTokenizer],
-        initializations: [InitializationReport?], progress: TrainingProgress
+        config: RunConfig, run: RunDirectory, data: PreparedData, models: [any TrainableModel], tokenizers: [ModelTokenizer],
+        initializations: [InitializationReport?], progress: TrainingProgress, maskingRNGs: [PhiloxRNG]? = nil
     ) throws {
         self.config = config
         self.run = run
@@ -104,7 +113,12 @@ public final class Trainer: LaneJob {
         }
         sampler = EpochSampler(count: data.train.count, batchSize: config.training.batchSize, seed: config.seed)
         stepLosses = [Float](repeating: 0, count: models.count)
+        targetRules = models.map(\.config.targetRule)
+        self.maskingRNGs = .allocate(capacity: models.count)
+        let rngs = maskingRNGs ?? config.models.map { PhiloxRNG(seed: config.seed, stream: MaskingStreams.training(model: $0.name)) }
+        self.maskingRNGs.initialize(from: rngs, count: models.count)
         stepCrossEntropy = stepLosses
+        classifiers = models.compactMap { $0 as? any SequenceClassifier }
         logitTerms = config.training.hasLogitTerms ? try LogitTerms(config: config, data: data, modelCount: models.count) : nil
         // OpenBLAS's thread count is process-wide: 1 when the models run side by side.
         BLAS.setThreads(config.training.blasThreads)
@@ -125,6 +139,7 @@ public final class Trainer: LaneJob {
     }
 
     deinit {
+        maskingRNGs.deallocate()
         laneLosses.deallocate()
         laneResults.deinitialize(count: models.count)
         laneResults.deallocate()
@@ -168,7 +183,7 @@ public final class Trainer: LaneJob {
         }
         try ConfigLimits.checkMemory(
             architectures: architectures, batchSize: config.training.batchSize, maxLength: config.data.maxLength, file: "config")
-        var models: [SequenceClassifier] = []
+        var models: [any TrainableModel] = []
         var tokenizers: [ModelTokenizer] = []
         var initializations: [InitializationReport?] = []
         for (i, entry) in config.models.enumerated() {
@@ -181,7 +196,7 @@ public final class Trainer: LaneJob {
                 tokenizers.append(imported.tokenizer)
                 initializations.append(imported.report)
             } else {
-                models.append(try makeClassifier(config: architectures[i], seed: seed))
+                models.append(try makeModel(config: architectures[i], seed: seed))
                 tokenizers.append(.word(data.tokenizer, SpecialTokenScheme(entry.family)))
                 initializations.append(nil)
             }
@@ -222,7 +237,7 @@ public final class Trainer: LaneJob {
             for b in microBatches.indices {
                 lanePhase = .forward(b)
                 pool.run(self)
-                terms.add(models: models, batchSize: microBatches[b].count)
+                terms.add(models: classifiers, batchSize: microBatches[b].count)
                 lanePhase = .backward
                 pool.run(self)
             }
@@ -254,6 +269,7 @@ public final class Trainer: LaneJob {
                     logitTerms?.runTeacher(microBatches[b])
                 } else {
                     trainSets[m].fill(batches[m], indices: microBatches[b])
+                    targetRules[m].apply(to: batches[m], rng: &maskingRNGs[m])
                     laneLosses[m] += models[m].forward(batches[m], training: true)
                 }
                 m += lanes
@@ -270,6 +286,7 @@ public final class Trainer: LaneJob {
             var sum: Float = 0
             for indices in microBatches {
                 trainSets[m].fill(batches[m], indices: indices)
+                targetRules[m].apply(to: batches[m], rng: &maskingRNGs[m])
                 sum += models[m].forward(batches[m], training: true)
                 models[m].backward()
             }
@@ -281,9 +298,10 @@ public final class Trainer: LaneJob {
     /// Evaluates every model on the validation set (side by side with `concurrency: models`).
     public func evaluate() -> [String: EvalResult] {
         let slots = laneResults
+        let seed = config.seed
         pool.forEach(models.count) { m in
             slots[m] = Evaluator.evaluate(
-                models[m], on: validationSets[m], batch: batches[m], batchSize: config.training.batchSize)
+                models[m], on: validationSets[m], batch: batches[m], batchSize: config.training.batchSize, maskSeed: seed)
         }
         var results: [String: EvalResult] = [:]
         for m in models.indices { results[names[m]] = laneResults[m] }

@@ -19,7 +19,7 @@ extension Trainer {
                     tokenizer: initializations[i] == nil ? nil : modelTokenizers[i], initialization: initializations[i])
             },
             progress: progress,
-            rng: Dictionary(uniqueKeysWithValues: names.enumerated().map { ("dropout/\($1)", models[$0].dropoutRNG.state) }),
+            rng: rngStates(),
             optimizer: optimizer.exportState(),
             tokenizer: tokenizer,
             data: CheckpointState.DataRecord(
@@ -28,6 +28,17 @@ extension Trainer {
             metrics: CheckpointState.Metrics(lastEval: lastEval, best: best),
             lineage: CheckpointState.Lineage(parent: parent),
             threads: BLAS.threads)
+    }
+
+    /// The named streams to save: `dropout/<model>` for every model, `mlm/<model>` for every
+    /// masked-LM model (other objectives draw nothing).
+    func rngStates() -> [String: RNGState] {
+        var states: [String: RNGState] = [:]
+        for (m, name) in names.enumerated() {
+            states["dropout/\(name)"] = models[m].dropoutRNG.state
+            if targetRules[m].drawsRandomly { states[MaskingStreams.training(model: name)] = maskingRNGs[m].state }
+        }
+        return states
     }
 
     /// Writes the whole run state to `url` atomically (the previous file under that name, if

@@ -55,13 +55,13 @@ extension Trainer {
             if evalDue {
                 lastEval = evaluate()
                 try metrics.append(EvalRecord(step: progress.step, epoch: epoch, models: lastEval))
-                for (name, result) in lastEval where result.accuracy > (best[name]?.accuracy ?? -1) {
+                for (name, result) in lastEval where result.isBetter(than: best[name]) {
                     best[name] = BestRecord(accuracy: result.accuracy, loss: result.loss, step: progress.step)
                     newBest = true
                 }
                 reporter.message(
                     "eval step \(progress.step) epoch \(epoch): "
-                        + names.map { String(format: "%@ acc %.3f loss %.4f", $0, lastEval[$0]!.accuracy, lastEval[$0]!.loss) }.joined(separator: "  "))
+                        + names.map { "\($0) \(lastEval[$0]!.summary)" }.joined(separator: "  "))
             }
             var (stopRequested, signalName) = stop?.stopRequested ?? (false, "")
             if let stopAtStep, progress.step >= stopAtStep, !finished {
@@ -149,8 +149,14 @@ extension RunSummary {
         var lines = ["run \(reason.rawValue) at step \(step) in \(String(format: "%.1f", seconds)) s"]
         for name in lastEval.keys.sorted() {
             let e = lastEval[name]!
-            var line = String(format: "  %-10@ val acc %.4f  loss %.4f", name, e.accuracy, e.loss)
-            if let b = best[name] { line += String(format: "   best %.4f at step %d", b.accuracy, b.step) }
+            var line: String
+            if let ppl = e.perplexity {
+                line = String(format: "  %-10@ val ppl %.2f  loss %.4f  tok-acc %.4f", name, ppl, e.loss, e.accuracy)
+                if let b = best[name] { line += String(format: "   best loss %.4f at step %d", b.loss, b.step) }
+            } else {
+                line = String(format: "  %-10@ val acc %.4f  loss %.4f", name, e.accuracy, e.loss)
+                if let b = best[name] { line += String(format: "   best %.4f at step %d", b.accuracy, b.step) }
+            }
             lines.append(line)
         }
         if let lastCheckpoint { lines.append("checkpoint: \(lastCheckpoint.path)") }

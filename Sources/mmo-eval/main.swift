@@ -99,6 +99,18 @@ struct Eval: ParsableCommand {
 
     func text(_ r: EvaluationReport) -> String {
         var out = ["\(r.checkpoint) (step \(r.step)) on \(r.data): \(r.count) examples, batch \(r.batchSize), \(r.threads) BLAS thread(s)", ""]
+        if r.models.contains(where: { $0.perplexity != nil }) {
+            // Language models: perplexity, loss and accuracy per predicted token, no labels.
+            var rows = [["model", "family", "perplexity", "loss", "token accuracy", "tokens"]]
+            for s in r.models {
+                rows.append([
+                    s.name, s.family?.rawValue ?? "", String(format: "%.2f", s.perplexity ?? .nan), String(format: "%.4f", s.loss),
+                    String(format: "%.4f", s.accuracy), "\(s.tokens ?? 0)",
+                ])
+            }
+            out.append(textTable(rows))
+            return out.joined(separator: "\n")
+        }
         var rows = [["model", "family", "accuracy", "loss"]]
         for s in r.models + (r.ensemble.map { [$0] } ?? []) {
             rows.append([s.name, s.family?.rawValue ?? "mean of \(r.ensembleMembers.count)", String(format: "%.4f", s.accuracy), String(format: "%.4f", s.loss)])

@@ -47,6 +47,30 @@ final class ModelBehaviourTests: XCTestCase {
         }
     }
 
+    func testLanguageModelStepsAllocateNothing() throws {
+        guard mmo_allocation_counting_available() != 0 else { throw XCTSkip("allocation counting needs glibc") }
+        for family in ModelFamily.allCases {
+            var config = tinyConfig(family, dropout: 0.1)
+            config.objective = ModelObjective.languageModel(for: family)
+            config.numLabels = 0
+            let model = try MMOModels.makeModel(config: config, seed: 3)
+            let big = tinyBatch(config, sequenceLength: 5), small = tinyBatch(config, sequenceLength: 3)
+            big.fillTargets([[-100, 4, 7, -100, 2], [6, -100, 12, -100, -100], [9, -100, -100, -100, -100]])
+            small.fillTargets([[5, -100, 1], [-100, 8, -100], [3, -100, -100]])
+            _ = model.forward(big, training: true)
+            model.backward()
+            let start = mmo_allocation_count()
+            for i in 0..<3 {
+                let batch = i == 1 ? big : small
+                _ = model.forward(batch, training: true)
+                model.backward()
+                _ = model.forward(batch, training: false)
+            }
+            let allocated = mmo_allocation_count() - start
+            XCTAssertEqual(allocated, 0, "\(family) \(config.objective): steady-state LM step allocated \(allocated) times")
+        }
+    }
+
     func testLargerBatchGrowsMemoryOnceAndSmallerReuses() throws {
         let config = tinyConfig(.bert)
         let model = try makeModel(config)

@@ -15,10 +15,21 @@ import XCTest
 final class ModelGradientCheckTests: XCTestCase {
     override func setUp() { BLAS.setThreads(1) }
 
-    private func check(_ family: ModelFamily, dropout: Float) throws {
-        let config = tinyConfig(family, dropout: dropout)
-        let model = try makeModel(config)
+    private func check(_ family: ModelFamily, dropout: Float, objective: ModelObjective = .classification) throws {
+        var config = tinyConfig(family, dropout: dropout)
         let batch = tinyBatch(config)
+        let model: any TrainableModel
+        if objective.isLanguageModel {
+            config.objective = objective
+            config.numLabels = 0
+            model = try MMOModels.makeModel(config: config, seed: 17)
+            // Masked LM: a few positions (one per sequence at least); causal LM: next tokens.
+            batch.fillTargets(objective == .mlm
+                ? [[-100, 4, -100, 10, -100], [6, -100, 12, -100, -100], [9, -100, -100, -100, -100]]
+                : [[7, 11, 2, 9, -100], [12, 4, -100, -100, -100], [-100, -100, -100, -100, -100]])
+        } else {
+            model = try makeModel(config)
+        }
         let start = model.dropoutRNG
         func loss() -> Double {
             model.dropoutRNG = start
@@ -47,9 +58,9 @@ final class ModelGradientCheckTests: XCTestCase {
             let scale = max(numeric.map(abs).max() ?? 0, 1e-2)
             let err = zip(analytic, numeric).map { abs(Double($0) - $1) }.max()! / scale
             if err > worst.0 { worst = (err, spec.name) }
-            XCTAssertLessThanOrEqual(err, 5e-3, "\(family) dropout \(dropout): \(spec.name)")
+            XCTAssertLessThanOrEqual(err, 5e-3, "\(family) \(objective) dropout \(dropout): \(spec.name)")
         }
-        print("\(family) dropout \(dropout): worst relative gradient error \(worst.0) at \(worst.1)")
+        print("\(family) \(objective.rawValue) dropout \(dropout): worst relative gradient error \(worst.0) at \(worst.1)")
     }
 
     func testBert() throws { try check(.bert, dropout: 0) }
@@ -58,4 +69,9 @@ final class ModelGradientCheckTests: XCTestCase {
     func testBertWithDropout() throws { try check(.bert, dropout: 0.2) }
     func testRobertaWithDropout() throws { try check(.roberta, dropout: 0.2) }
     func testGPT2WithDropout() throws { try check(.gpt2, dropout: 0.2) }
+    // The LM heads: transform + LayerNorm + decoder tied to the word embeddings (whose gradient
+    // sums the lookup's and the decoder's parts; a missing one fails the embedding tensor).
+    func testBertMaskedLM() throws { try check(.bert, dropout: 0, objective: .mlm) }
+    func testRobertaMaskedLM() throws { try check(.roberta, dropout: 0.2, objective: .mlm) }
+    func testGPT2LMHead() throws { try check(.gpt2, dropout: 0.2, objective: .clm) }
 }

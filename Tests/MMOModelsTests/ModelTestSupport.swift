@@ -41,8 +41,12 @@ struct ModelFixture {
     let parameterShapes: [[Int]]
     let tensors: SafeTensorsFile
 
-    init(family: ModelFamily) throws {
-        let base = repositoryRoot.appendingPathComponent("fixtures/models/\(family.rawValue)")
+    /// The classifier fixture of `family` (`fixtures/models/<family>.*`).
+    init(family: ModelFamily) throws { try self.init(stem: family.rawValue) }
+
+    /// The fixture `fixtures/models/<stem>.*` (e.g. `bert-mlm`).
+    init(stem: String) throws {
+        let base = repositoryRoot.appendingPathComponent("fixtures/models/\(stem)")
         let json = try Data(contentsOf: base.appendingPathExtension("json"))
         config = try JSONDecoder().decode(ModelConfig.self, from: json)
         struct Names: Decodable {
@@ -64,9 +68,19 @@ struct ModelFixture {
         let (B, T) = (ids.shape[0], ids.shape[1])
         let flat = try ints("input_ids"), lengths = try ints("lengths"), labels = try ints("labels")
         let batch = TokenBatch(maxBatchSize: B, maxSequenceLength: T)
+        let lm = config.objective.isLanguageModel
         batch.fill(
             ids: (0..<B).map { b in (0..<Int(lengths[b])).map { Int32(flat[b * T + $0]) } },
-            labels: labels.map { Int32($0) }, sequenceLength: T, padID: Int32(config.padTokenID))
+            labels: lm ? [Int32](repeating: 0, count: B) : labels.map { Int32($0) }, sequenceLength: T,
+            padID: Int32(config.padTokenID))
+        if lm {
+            // HF's per-token labels → our targets: the masked LM predicts label t at t; GPT-2's
+            // labels are shifted inside `GPT2LMHeadModel` (position t predicts label t + 1).
+            let shift = config.objective == .clm ? 1 : 0
+            batch.fillTargets((0..<B).map { b in
+                (0..<T).map { t in t + shift < T ? Int32(labels[b * T + t + shift]) : TokenBatch.ignoredTarget }
+            })
+        }
         // `fill` pads with the pad id; the fixture must agree token for token.
         for i in 0..<(B * T) { precondition(batch.inputIDs[i] == Int32(flat[i]), "fixture ids are not right-padded with pad") }
         return batch

@@ -101,6 +101,17 @@ final class ResumeTests: XCTestCase {
             }, stops: [2, 7])
     }
 
+    func testResumeOfAPretrainingRunIsBitExact() throws {
+        // Masked LM (BERT, RoBERTa) and causal LM (GPT-2) with dropout: the masking streams
+        // `mlm/<model>` are saved and restored, the validation masks restart at each evaluation.
+        try assertResumeIsExact(
+            tiny(total: 8) {
+                $0.training.objective = .mlm
+                $0.training.evalEvery = 3
+                for i in $0.models.indices where $0.models[i].family == .gpt2 { $0.models[i].objective = .clm }
+            }, stops: [3, 5])
+    }
+
     func testResumeWhereAStepStraddlesTheEpochEndIsBitExact() throws {
         // 84 examples / batch 8 = 11 micro-batches per epoch (the last one of 4 examples), so with
         // accumulation 2 step 6 takes the last batch of epoch 0 and the first of epoch 1: the

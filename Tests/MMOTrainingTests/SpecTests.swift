@@ -83,6 +83,20 @@ final class SpecTests: XCTestCase {
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: state.encoded()) as? [String: Any])
         var found: [String: String] = [:]
         leaves(object, path: "", into: &found)
+        // A pretraining run writes the language-model keys (objective, perplexity, tokens).
+        var lmConfig = config
+        lmConfig.training.objective = .mlm
+        lmConfig.training.maxSteps = 2
+        for i in lmConfig.models.indices where lmConfig.models[i].family == .gpt2 { lmConfig.models[i].objective = .clm }
+        let lmTrainer = try Trainer.start(config: lmConfig, runDirectory: folder.appendingPathComponent("lm"))
+        _ = try lmTrainer.run(progressMode: .quiet)
+        let lmObject = try XCTUnwrap(try JSONSerialization.jsonObject(with: lmTrainer.checkpointState().encoded()) as? [String: Any])
+        var lmFound: [String: String] = [:]
+        leaves(lmObject, path: "", into: &lmFound)
+        // (Its empty label list has no element type: the classification run's entries stand.)
+        found.merge(lmFound) { classification, _ in classification }
+        XCTAssertNotNil(lmTrainer.checkpointState().rng["mlm/bert"], "masked-LM models save their masking stream")
+        XCTAssertNil(lmTrainer.checkpointState().rng["mlm/gpt2"], "the causal LM draws nothing")
 
         let documented = try documentedKeys()
         XCTAssertGreaterThan(documented.count, 40)

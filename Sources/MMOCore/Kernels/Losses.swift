@@ -55,6 +55,19 @@ public func crossEntropyBackward(
     }
 }
 
+/// Overwrites `logits` with the gradient of `scale · Σ_b CE(logits[b], labels[b])`:
+/// `scale · (softmax(logits[b]) − onehot(labels[b]))`. The language-model heads use it to turn
+/// their `(positions, vocabulary)` logits into their gradient without a second buffer of that
+/// size.
+public func crossEntropyGradientInPlace(logits: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>, B: Int, K: Int, scale: Float) {
+    for b in 0..<B {
+        let row = logits + b * K
+        let lse = logSumExp(row, K, invTemperature: 1).lse
+        for k in 0..<K { row[k] = scale * expf(row[k] - lse) }
+        row[Int(labels[b])] -= scale
+    }
+}
+
 /// Distillation loss `τ² · (1/B) Σ_b KL(q_b ‖ p_b)` with `q = softmax(target/τ)` and
 /// `p = softmax(input/τ)` — PyTorch `kl_div(log_softmax(input/τ), softmax(target/τ),
 /// reduction: "batchmean") · τ²`. The τ² factor keeps gradient magnitudes independent of τ.
