@@ -77,8 +77,12 @@ final class CommandLineTests: XCTestCase {
         for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
             let run = RunDirectory(url: folder.appendingPathComponent(name))
             let command = try launchTrain(["--config", configPath, "--run-dir", run.url.path], logs: folder)
-            // The handlers are installed before the loop writes its first metrics line.
-            let started = waitFor(seconds: 60) { ((try? metricsLines(run.url))?.count ?? 0) >= 8 }
+            // The handlers are installed before the loop writes its first metrics line. Count step
+            // records only: evaluation lines are interleaved with them, and the stop must come
+            // after step 8 for the range check below.
+            let started = waitFor(seconds: 60) {
+                ((try? metricsSteps(run.url))?.filter { $0.0 == "step" }.count ?? 0) >= 8
+            }
             XCTAssertTrue(started, "\(name): the run did not start")
             kill(command.process.processIdentifier, number)
             let ended = waitFor(seconds: 60) { !command.process.isRunning }
