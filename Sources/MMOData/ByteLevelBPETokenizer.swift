@@ -204,12 +204,7 @@ public struct ByteLevelBPETokenizer: Sendable {
         var eos: Int32?
         if template == .roberta { bos = index["<s>"]; eos = index["</s>"] }
         if template == .bert { bos = index["[CLS]"]; eos = index["[SEP]"] }
-        let wrap = bos != nil && eos != nil
-        if let maxLength {
-            let budget = max(0, maxLength - (wrap ? 2 : 0))
-            if pieces.count > budget { pieces.removeLast(pieces.count - budget) }
-        }
-        return wrap ? [bos!] + pieces + [eos!] : pieces
+        return TokenizerTemplate.apply(to: pieces, bos: bos, eos: eos, maxLength: maxLength)
     }
 
     /// The token strings of `text`'s pieces (byte-level characters), for debugging.

@@ -31,6 +31,20 @@ public enum TokenizerTemplate: String, Codable, CaseIterable, Sendable {
     case bert
     /// `<s> … </s>` (RobertaProcessing).
     case roberta
+
+    /// `pieces` cut at the end so that the whole, specials included, fits `maxLength` (as
+    /// `tokenizers`' longest-first truncation of one sequence), then wrapped in `bos … eos` when
+    /// both exist (a template whose tokens are missing adds nothing).
+    static func apply(to pieces: [Int32], bos: Int32?, eos: Int32?, maxLength: Int?) -> [Int32] {
+        var pieces = pieces
+        let wrap = bos != nil && eos != nil
+        if let maxLength {
+            let budget = max(0, maxLength - (wrap ? 2 : 0))
+            if pieces.count > budget { pieces.removeLast(pieces.count - budget) }
+        }
+        guard wrap, let bos, let eos else { return pieces }
+        return [bos] + pieces + [eos]
+    }
 }
 
 enum TokenizerFiles {

@@ -155,12 +155,8 @@ public struct WordPieceTokenizer: Hashable, Sendable {
                 for word in preTokenize(normalize(scalars)) { wordPieces(word, into: &pieces) }
             }
         }
-        let wrap = template == .bert && clsID != nil && sepID != nil
-        if let maxLength {
-            let budget = max(0, maxLength - (wrap ? 2 : 0))
-            if pieces.count > budget { pieces.removeLast(pieces.count - budget) }
-        }
-        return wrap ? [clsID!] + pieces + [sepID!] : pieces
+        let bert = template == .bert
+        return TokenizerTemplate.apply(to: pieces, bos: bert ? clsID : nil, eos: bert ? sepID : nil, maxLength: maxLength)
     }
 
     /// The token strings of `text`'s pieces (no template), for debugging.
