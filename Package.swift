@@ -4,10 +4,33 @@
 //   → MMOCore → C shims. MMORun is a run on disk (config, checkpoint state and files, run folder,
 //   metrics, data); MMOAnalysis reads checkpoints (inspect, diff, merge, eval, export), no printing;
 //   MMOReport (above MMOAnalysis) builds the HTML page of a run.
+import Foundation
 import PackageDescription
 
 /// The checkpoint tools: each a thin executable over MMOAnalysis (Sources/<tool>/main.swift).
 let checkpointTools = ["mmo-inspect", "mmo-diff", "mmo-merge", "mmo-eval", "mmo-export"]
+
+/// The element-wise kernels (GELU, LayerNorm, softmax, dropout and its Philox stream, the fused
+/// optimizer pass) are written with SIMD types and vectorise to the width the compiler may use.
+/// Swift builds for baseline x86-64 (SSE2, 4 lanes) unless told a CPU; on a build machine with
+/// AVX2 the three targets that hold those kernels are compiled for `haswell` (AVX2, 8 lanes).
+/// The results are the same bits: Swift emits separate multiplies and adds (LLVM does not
+/// contract them into FMA without fast-math flags, so `haswell`'s FMA is unused), and no loop is
+/// reassociated; a test compares a run's checkpoint with the baseline build's
+/// (fixtures/golden/demo-12-steps.sha256). The binary then needs an AVX2 CPU: to build one for
+/// any x86-64 machine, set `MMO_TARGET_CPU=x86-64` (or any `-target-cpu` value) when building.
+let kernelTargetCPU: String? = {
+    if let chosen = Context.environment["MMO_TARGET_CPU"] { return chosen.isEmpty ? nil : chosen }
+    #if arch(x86_64) && os(Linux)
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return nil }
+        return flags.split(separator: " ").contains("avx2") ? "haswell" : nil
+    #else
+        return nil
+    #endif
+}()
+let kernelSettings: [SwiftSetting] = kernelTargetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
 
 let package = Package(
     name: "MultiModelOptimizer",
@@ -45,11 +68,11 @@ let package = Package(
             providers: [.apt(["libxxhash-dev"]), .brew(["xxhash"])]),
 
         // MARK: - Libraries
-        .target(name: "MMOCore", dependencies: ["COpenBLAS"]),
+        .target(name: "MMOCore", dependencies: ["COpenBLAS"], swiftSettings: kernelSettings),
         .target(name: "MMOFormat", dependencies: ["CZstd", "CXXHash"]),
         .target(name: "MMOData", dependencies: ["MMOCore", "SwiftCSV"]),
-        .target(name: "MMOModels", dependencies: ["MMOCore"]),
-        .target(name: "MMOOptim", dependencies: ["MMOCore"]),
+        .target(name: "MMOModels", dependencies: ["MMOCore"], swiftSettings: kernelSettings),
+        .target(name: "MMOOptim", dependencies: ["MMOCore"], swiftSettings: kernelSettings),
         .target(
             name: "MMORun",
             dependencies: [

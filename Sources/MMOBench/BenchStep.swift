@@ -73,6 +73,7 @@ struct StepBench: ParsableCommand {
         let rssOptimizer = residentBytes()
         let pool = WorkerPool(lanes: concurrent ? (lanes ?? models.count) : 1)
         if pool.lanes > 1 { optimizer.use(pool: pool) }
+        optimizer.zeroesGradients = true  // zeroing inside the fused pass, as the trainer does (timed)
         let losses = UnsafeMutablePointer<Float>.allocate(capacity: models.count)
         defer { losses.deallocate() }
         var stepLosses = [Float](repeating: 0, count: models.count)
@@ -93,7 +94,6 @@ struct StepBench: ParsableCommand {
             let elapsed = monotonicSeconds() - start
             for i in stepLosses.indices { stepLosses[i] = losses[i] / Float(accumulation) }
             let report = optimizer.step(losses: stepLosses)
-            optimizer.zeroGradients()
             if step == 0 { rssFirstStep = residentBytes() }
             if step > 0 {  // the first step warms caches and workspaces
                 forwardBackward.append(elapsed)

@@ -51,6 +51,24 @@ public enum AdamW {
         expAvg m: UnsafeMutablePointer<Float>, expAvgSq v: UnsafeMutablePointer<Float>, count n: Int,
         scalars s: Scalars
     ) {
+        sweep(p, UnsafeMutablePointer(mutating: g), m, v, n, s, zeroing: false)
+    }
+
+    /// `update`, then sets the `n` gradients to zero in the same sweep (the optimizer's
+    /// `zeroesGradients`: no separate zeroing pass over the buffer).
+    static func updateAndZero(
+        parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafeMutablePointer<Float>,
+        expAvg m: UnsafeMutablePointer<Float>, expAvgSq v: UnsafeMutablePointer<Float>, count n: Int,
+        scalars s: Scalars
+    ) {
+        sweep(p, g, m, v, n, s, zeroing: true)
+    }
+
+    @inline(__always)
+    private static func sweep(
+        _ p: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+        _ v: UnsafeMutablePointer<Float>, _ n: Int, _ s: Scalars, zeroing: Bool
+    ) {
         // One pass over memory: the decay product is rounded on its own, as PyTorch's separate
         // `mul_` rounds it, before the Adam update is added. Lanes are explicit because the
         // compiler leaves this loop scalar; lane arithmetic is the same IEEE operations.
@@ -63,6 +81,7 @@ public enum AdamW {
             FlatKernels.store(mi, m + i)
             FlatKernels.store(vi, v + i)
             FlatKernels.store(pi, p + i)
+            if zeroing { FlatKernels.store(Lanes(), g + i) }
             i += lanes
         }
         while i < n {
@@ -71,6 +90,7 @@ public enum AdamW {
             m[i] = mi[0]
             v[i] = vi[0]
             p[i] = pi[0]
+            if zeroing { g[i] = 0 }
             i += 1
         }
     }

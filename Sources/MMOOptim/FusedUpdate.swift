@@ -38,13 +38,13 @@ enum FusedUpdate {
         }
     }
 
-    /// For `n` elements: `g ← (g·scale)·keep + take·average` (written back: the shared gradient)
-    /// and the AdamW update of parameters and moments from it.
+    /// For `n` elements: `g ← (g·scale)·keep + take·average` (written back: the shared gradient,
+    /// or 0 with `zeroing`) and the AdamW update of parameters and moments from it.
     static func shareAndAdamW(
         parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafeMutablePointer<Float>,
         expAvg m: UnsafeMutablePointer<Float>, expAvgSq v: UnsafeMutablePointer<Float>,
         average: UnsafePointer<Float>, count n: Int, scale: Float, keep: Float, take: Float,
-        scalars: AdamW.Scalars
+        scalars: AdamW.Scalars, zeroing: Bool = false
     ) {
         typealias Lanes = FlatKernels.Lanes
         let lanes = FlatKernels.lanes
@@ -52,7 +52,7 @@ enum FusedUpdate {
         var i = 0
         while i + lanes <= n {
             let gi = (FlatKernels.load(g + i) * s) * keep + take * FlatKernels.load(average + i)
-            FlatKernels.store(gi, g + i)
+            FlatKernels.store(zeroing ? Lanes() : gi, g + i)
             let (pi, mi, vi) = AdamW.step(FlatKernels.load(p + i), gi, FlatKernels.load(m + i), FlatKernels.load(v + i), scalars)
             FlatKernels.store(mi, m + i)
             FlatKernels.store(vi, v + i)
@@ -61,7 +61,7 @@ enum FusedUpdate {
         }
         while i < n {
             let gi = (g[i] * scale) * keep + take * average[i]
-            g[i] = gi
+            g[i] = zeroing ? 0 : gi
             let (pi, mi, vi) = AdamW.step(
                 Lanes(repeating: p[i]), Lanes(repeating: gi), Lanes(repeating: m[i]), Lanes(repeating: v[i]), scalars)
             m[i] = mi[0]

@@ -228,6 +228,13 @@ public final class MultiModelOptimizer: LaneJob {
         microStep += 1
     }
 
+    /// When true, `step` leaves every model's gradients at zero: the fused pass stores 0 where it
+    /// read each gradient (instead of the clipped, shared gradient), so the separate zeroing pass
+    /// over the buffers (`zeroGradients`) is not needed. Parameters and moments get the same bits
+    /// either way. The trainer sets it; callers that read the gradients after `step` leave it
+    /// false (the default).
+    public var zeroesGradients = false
+
     /// Sets every model's gradients to zero (after a step, before the next accumulation).
     public func zeroGradients() {
         for model in models { model.store.zeroGradients() }
@@ -238,7 +245,8 @@ public final class MultiModelOptimizer: LaneJob {
     ///
     /// A model whose loss or gradient holds NaN or Inf is skipped: its parameters, moments,
     /// AdamW step count, loss history and rate are untouched and it takes no part in sharing or
-    /// synchronization. Its gradient buffer is left divided (and garbage); zero it as usual.
+    /// synchronization. Its gradient buffer is left divided (and garbage); zero it as usual (with
+    /// `zeroesGradients` every buffer, this one included, is zero when `step` returns).
     @discardableResult
     public func step(losses: [Float]) -> StepReport {
         precondition(losses.count == models.count, "step: \(losses.count) losses for \(models.count) models")
@@ -315,6 +323,10 @@ public final class MultiModelOptimizer: LaneJob {
         }
         report.timings.learningRate = clock.lap()
         runPhase(.update)
+        if zeroesGradients {
+            // The fused pass visits only the models that passed the guard.
+            for i in models.indices where !active[i] { models[i].store.zeroGradients() }
+        }
         report.gradientsShared = share
         report.parametersSynchronized = sync
         report.timings.adamW = clock.lap()
@@ -404,15 +416,21 @@ public final class MultiModelOptimizer: LaneJob {
     }
 
     /// Clip + AdamW of `count` elements of model `i` from `offset` (the gradient is written back
-    /// clipped, as `step` documents).
+    /// clipped, as `step` documents, or zeroed with `zeroesGradients`).
     @inline(__always)
     private func soloUpdate(model i: Int, offset: Int, count: Int, decays: Bool) {
         let g = gradientBase[i] + offset
         if clipFactor[i] != 1 { FlatKernels.scale(g, count, by: clipFactor[i]) }
-        AdamW.update(
-            parameters: valueBase[i] + offset, gradients: g, expAvg: expAvg[i].pointer + offset,
-            expAvgSq: expAvgSq[i].pointer + offset, count: count,
-            scalars: decays ? stepScalars[i].decay : stepScalars[i].noDecay)
+        let scalars = decays ? stepScalars[i].decay : stepScalars[i].noDecay
+        if zeroesGradients {
+            AdamW.updateAndZero(
+                parameters: valueBase[i] + offset, gradients: g, expAvg: expAvg[i].pointer + offset,
+                expAvgSq: expAvgSq[i].pointer + offset, count: count, scalars: scalars)
+        } else {
+            AdamW.update(
+                parameters: valueBase[i] + offset, gradients: g, expAvg: expAvg[i].pointer + offset,
+                expAvgSq: expAvgSq[i].pointer + offset, count: count, scalars: scalars)
+        }
     }
 
     /// One chunk `[start, start + n)` of group `g`'s elements: clip and share the active members'
@@ -441,7 +459,7 @@ public final class MultiModelOptimizer: LaneJob {
                     parameters: valueBase[i] + offset, gradients: gradientBase[i] + offset,
                     expAvg: expAvg[i].pointer + offset, expAvgSq: expAvgSq[i].pointer + offset, average: sum,
                     count: n, scale: clipFactor[i], keep: shareCoefficients.keep[g], take: shareCoefficients.take[g],
-                    scalars: scalars)
+                    scalars: scalars, zeroing: zeroesGradients)
             } else {
                 soloUpdate(model: i, offset: offset, count: n, decays: memberDecays[k])
             }

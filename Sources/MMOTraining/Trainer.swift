@@ -136,6 +136,7 @@ public final class Trainer: LaneJob {
             },
             config: optimizerConfig)
         if pool.lanes > 1 { optimizer.use(pool: pool) }
+        optimizer.zeroesGradients = true
     }
 
     deinit {
@@ -250,8 +251,8 @@ public final class Trainer: LaneJob {
             pool.run(self)
             for i in stepLosses.indices { stepLosses[i] = laneLosses[i] / Float(accumulation) }
         }
+        // `optimizer.zeroesGradients` (set in init): the step leaves every gradient at zero.
         let report = optimizer.step(losses: stepLosses)
-        for model in models { model.parameters.zeroGradients() }
         progress.step += 1
         return report
     }

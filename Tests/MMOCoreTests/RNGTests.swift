@@ -74,7 +74,7 @@ final class RNGTests: XCTestCase {
     }
 
     func testFillUniformEqualsRepeatedUniformAtEveryOffset() {
-        for skip in 0..<5 { for count in [0, 1, 3, 4, 5, 11, 64] {
+        for skip in 0..<5 { for count in [0, 1, 3, 4, 5, 11, 31, 32, 33, 64, 100, 1000] {
             var a = PhiloxRNG(seed: 8, stream: "fill"), b = a
             for _ in 0..<skip { _ = a.nextUInt32(); _ = b.nextUInt32() }
             var filled = [Float](repeating: -1, count: count)
@@ -82,6 +82,16 @@ final class RNGTests: XCTestCase {
             XCTAssertEqual(filled, (0..<count).map { _ in b.uniform() }, "skip \(skip) count \(count)")
             XCTAssertEqual(a.state, b.state)
         } }
+    }
+
+    /// The eight-lane blocks agree with the scalar Philox where the counter's low word wraps
+    /// (the carry into the high word must reach the lanes past the wrap).
+    func testFillUniformAcrossACounterCarry() {
+        var a = PhiloxRNG(state: RNGState(key: 0x1234_5678_9ABC_DEF0, counter: 0xFFFF_FFFD, used: 4)), b = a
+        var filled = [Float](repeating: -1, count: 96)
+        filled.withUnsafeMutableBufferPointer { a.fillUniform($0.baseAddress!, count: 96) }
+        XCTAssertEqual(filled, (0..<96).map { _ in b.uniform() })
+        XCTAssertEqual(a.state, b.state)
     }
 
     func testNextIntStaysInRangeAndCoversIt() {

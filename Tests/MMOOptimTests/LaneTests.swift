@@ -37,19 +37,27 @@ final class LaneTests: XCTestCase {
         return c
     }
 
-    func run(lanes: Int, steps: Int) throws -> (stores: [ParameterStore], optimizer: MultiModelOptimizer, norms: [Double]) {
+    func run(lanes: Int, steps: Int, zeroing: Bool = false) throws -> (stores: [ParameterStore], optimizer: MultiModelOptimizer, norms: [Double]) {
         let stores = bigModels()
         let optimizer = try MultiModelOptimizer(
             models: stores.enumerated().map { OptimizedModel(name: "m\($0)", store: $1, weight: 1 + Double($0) * 0.2) },
             config: config())
         if lanes > 1 { optimizer.use(pool: WorkerPool(lanes: lanes)) }
+        optimizer.zeroesGradients = zeroing
         var norms: [Double] = []
         for t in 1...steps {
             for (m, s) in stores.enumerated() { fillGradient(s, model: m, step: t, scale: Float(t % 3 + 1)) }
             if t == 4 { stores[2].gradients.pointer[5000] = .infinity }
             let report = optimizer.step(losses: [1 / Float(t), 2 / Float(t), 1.5 / Float(t)])
             norms += report.models.map(\.gradientNorm)
-            optimizer.zeroGradients()
+            if zeroing {
+                // Every gradient is zero already, the skipped model's (step 4) included.
+                for (m, s) in stores.enumerated() {
+                    XCTAssertTrue((0..<s.totalCount).allSatisfy { s.gradients.pointer[$0].bitPattern == 0 }, "step \(t) model \(m)")
+                }
+            } else {
+                optimizer.zeroGradients()
+            }
         }
         return (stores, optimizer, norms)
     }
@@ -64,6 +72,21 @@ final class LaneTests: XCTestCase {
                 XCTAssertEqual(bits(many.stores[m].values), bits(one.stores[m].values), "\(lanes) lanes: model \(m) values")
                 XCTAssertEqual(bits(many.optimizer.expAvg[m]), bits(one.optimizer.expAvg[m]), "\(lanes) lanes: model \(m) m")
                 XCTAssertEqual(bits(many.optimizer.expAvgSq[m]), bits(one.optimizer.expAvgSq[m]), "\(lanes) lanes: model \(m) v")
+            }
+        }
+    }
+
+    /// `zeroesGradients` (the trainer's setting) zeroes the gradients inside the fused pass and
+    /// changes no bit of parameters, moments or norms, on one lane and on several.
+    func testZeroingInTheFusedPassChangesNoBit() throws {
+        let plain = try run(lanes: 1, steps: 8)
+        for lanes in [1, 3] {
+            let zeroed = try run(lanes: lanes, steps: 8, zeroing: true)
+            XCTAssertEqual(zeroed.norms.map(\.bitPattern), plain.norms.map(\.bitPattern), "\(lanes) lanes: norms")
+            for m in 0..<3 {
+                XCTAssertEqual(bits(zeroed.stores[m].values), bits(plain.stores[m].values), "\(lanes) lanes: model \(m) values")
+                XCTAssertEqual(bits(zeroed.optimizer.expAvg[m]), bits(plain.optimizer.expAvg[m]), "\(lanes) lanes: model \(m) m")
+                XCTAssertEqual(bits(zeroed.optimizer.expAvgSq[m]), bits(plain.optimizer.expAvgSq[m]), "\(lanes) lanes: model \(m) v")
             }
         }
     }
