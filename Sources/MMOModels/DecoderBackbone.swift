@@ -37,6 +37,9 @@ struct DecoderBackboneLayout {
     /// `(BT, C)`: the head writes the gradient w.r.t. the decoder output (ln_f's output) here,
     /// after zeroing it; backward then uses it as scratch.
     let dOutput: UnsafeMutablePointer<Float>
+    /// `(B, C)`: a classifier's last layer on its pooled rows (`DecoderBackbone.forward(rows:)`):
+    /// those rows of the block input and of ln_1's output, and the query path's gradient.
+    let rowsInput, rowsNormed, dRows: UnsafeMutablePointer<Float>
 
     init(arena a: inout ActivationArena, B: Int, T: Int, config: ModelConfig) {
         let C = config.hiddenSize, I = config.intermediateSize, NH = config.numHeads
@@ -59,6 +62,7 @@ struct DecoderBackboneLayout {
         final = NormSaved(arena: &a, rows: BT, C: C)
         scratch = BackwardScratch(arena: &a, B: B, T: T, C: C, NH: NH, I: I)
         dHidden = a.floats(BT * C); dOutput = a.floats(BT * C)
+        rowsInput = a.floats(B * C); rowsNormed = a.floats(B * C); dRows = a.floats(B * C)
     }
 }
 
@@ -115,9 +119,14 @@ struct DecoderBackbone {
     }
 
     /// Runs the decoder on `batch`; returns ln_f's output `(BT, C)`.
+    ///
+    /// With `rows` (B row indices, one per sequence: the last real token a classifier scores)
+    /// the last block runs ln_1, K and V on every row and everything else, ln_f included, on
+    /// those rows only; the output is then `(B, C)` (see `EncoderBackbone.forward`). The query
+    /// of the last real token sees the keys up to itself, which the padding mask gives.
     func forward(
         _ batch: TokenBatch, layout L: DecoderBackboneLayout, store: ParameterStore, config: ModelConfig, dims d: Dims,
-        rates: DropoutRates, rng: inout PhiloxRNG
+        rates: DropoutRates, rng: inout PhiloxRNG, rows: UnsafePointer<Int32>? = nil
     ) -> UnsafePointer<Float> {
         let (B, T, C, BT, eps) = (d.B, d.T, d.C, d.BT, config.layerNormEps)
         // Inputs: positions 0..<T (right padding).
@@ -134,7 +143,7 @@ struct DecoderBackbone {
         dropoutInPlace(L.embedding, mask: L.embeddingMask, N: BT * C, p: rates.hidden, rng: &rng)
 
         var x = UnsafePointer(L.embedding)
-        for l in 0..<blocks.count {  // (an index loop: `zip` allocates in debug builds)
+        for l in 0..<(rows == nil ? blocks.count : blocks.count - 1) {  // (an index loop: `zip` allocates in debug builds)
             let block = blocks[l], s = L.blocks[l]
             layerNorm(block.attentionNorm, out: s.norm1.out, mean: s.norm1.mean, rstd: s.norm1.rstd, input: x, store: store, N: BT, C: C, eps: eps)
             block.attention.forward(input: s.norm1.out, saved: s.attention, store: store, dims: d, mask: L.mask, causal: true, dropout: rates, rng: &rng)
@@ -144,22 +153,63 @@ struct DecoderBackbone {
             residualForward(out: s.residual2, a: s.residual1, b: s.feedForward.out, N: BT * C)
             x = UnsafePointer(s.residual2)
         }
-        layerNorm(finalNorm, out: L.final.out, mean: L.final.mean, rstd: L.final.rstd, input: x, store: store, N: BT, C: C, eps: eps)
+        guard let rows else {
+            layerNorm(finalNorm, out: L.final.out, mean: L.final.mean, rstd: L.final.rstd, input: x, store: store, N: BT, C: C, eps: eps)
+            return UnsafePointer(L.final.out)
+        }
+        // The last block on the pooled rows (ln_1, K and V of every row), then ln_f on them.
+        let block = blocks[blocks.count - 1], s = L.blocks[blocks.count - 1], n = B * C
+        layerNorm(block.attentionNorm, out: s.norm1.out, mean: s.norm1.mean, rstd: s.norm1.rstd, input: x, store: store, N: BT, C: C, eps: eps)
+        block.attention.forwardRows(
+            input: s.norm1.out, rows: rows, rowsInput: L.rowsNormed, saved: s.attention, store: store, dims: d, mask: L.mask,
+            dropout: rates, rng: &rng)
+        embeddingForward(out: L.rowsInput, ids: rows, table: x, N: B, V: BT, C: C)
+        residualForward(out: s.residual1, a: L.rowsInput, b: s.attention.out, N: n)
+        layerNorm(block.feedForwardNorm, out: s.norm2.out, mean: s.norm2.mean, rstd: s.norm2.rstd, input: s.residual1, store: store, N: B, C: C, eps: eps)
+        block.feedForward.forward(input: s.norm2.out, saved: s.feedForward, store: store, dims: d.rowPerSequence, dropout: rates, rng: &rng)
+        residualForward(out: s.residual2, a: s.residual1, b: s.feedForward.out, N: n)
+        layerNorm(finalNorm, out: L.final.out, mean: L.final.mean, rstd: L.final.rstd, input: s.residual2, store: store, N: B, C: C, eps: eps)
         return UnsafePointer(L.final.out)
     }
 
-    /// Adds the gradients of the decoder given `L.dOutput` (written by the head).
-    func backward(layout L: DecoderBackboneLayout, store: ParameterStore, config: ModelConfig, dims d: Dims, rates: DropoutRates) {
-        let (C, BT) = (d.C, d.BT)
+    /// Adds the gradients of the decoder given `L.dOutput` (written by the head: `(B, C)` when
+    /// forward had `rows`, which are passed again).
+    func backward(
+        layout L: DecoderBackboneLayout, store: ParameterStore, config: ModelConfig, dims d: Dims, rates: DropoutRates,
+        rows: UnsafePointer<Int32>? = nil
+    ) {
+        let (B, C, BT) = (d.B, d.C, d.BT)
+        let finalRows = rows == nil ? BT : B
         let last = UnsafePointer(L.blocks[blocks.count - 1].residual2)
-        zero(L.dHidden, BT * C)
-        layerNormGradient(finalNorm, dInput: L.dHidden, dOut: L.dOutput, input: last, mean: L.final.mean, rstd: L.final.rstd, store: store, N: BT, C: C)
+        zero(L.dHidden, finalRows * C)
+        layerNormGradient(finalNorm, dInput: L.dHidden, dOut: L.dOutput, input: last, mean: L.final.mean, rstd: L.final.rstd, store: store, N: finalRows, C: C)
         let dTemp = L.dOutput
+        if let rows {
+            // The last block on the pooled rows; leaves the gradient w.r.t. its input, every
+            // row, in `dHidden`.
+            let l = blocks.count - 1, block = blocks[l], s = L.blocks[l], n = B * C
+            let x = l == 0 ? UnsafePointer(L.embedding) : UnsafePointer(L.blocks[l - 1].residual2)
+            zero(dTemp, n)
+            block.feedForward.backward(dInput: dTemp, dOut: L.dHidden, input: s.norm2.out, saved: s.feedForward, store: store, dims: d.rowPerSequence, dropout: rates, scratch: L.scratch)
+            layerNormGradient(block.feedForwardNorm, dInput: L.dHidden, dOut: dTemp, input: s.residual1, mean: s.norm2.mean, rstd: s.norm2.rstd, store: store, N: B, C: C)
+            // `dHidden` (B, C) = d(residual1): straight to the pooled rows of x, and through the
+            // attention (K and V of every row of ln_1's output, the query of the pooled rows).
+            zero(dTemp, BT * C)
+            zero(L.dRows, n)
+            block.attention.backwardRows(
+                dInput: dTemp, dRows: L.dRows, dOut: L.dHidden, input: s.norm1.out, rowsInput: L.rowsNormed,
+                saved: s.attention, store: store, dims: d, dropout: rates, scratch: L.scratch)
+            embeddingBackward(dTable: dTemp, dOut: L.dRows, ids: rows, N: B, V: BT, C: C)
+            L.dRows.update(from: L.dHidden, count: n)
+            zero(L.dHidden, BT * C)
+            embeddingBackward(dTable: L.dHidden, dOut: L.dRows, ids: rows, N: B, V: BT, C: C)
+            layerNormGradient(block.attentionNorm, dInput: L.dHidden, dOut: dTemp, input: x, mean: s.norm1.mean, rstd: s.norm1.rstd, store: store, N: BT, C: C)
+        }
 
         // Blocks in reverse; `dHidden` holds the gradient w.r.t. the block output and, after
         // each block, w.r.t. its input (the residual path passes it through unchanged and each
         // branch adds its contribution through its LayerNorm).
-        for l in stride(from: blocks.count - 1, through: 0, by: -1) {
+        for l in stride(from: blocks.count - (rows == nil ? 1 : 2), through: 0, by: -1) {
             let block = blocks[l], s = L.blocks[l]
             let x = l == 0 ? UnsafePointer(L.embedding) : UnsafePointer(L.blocks[l - 1].residual2)
             zero(dTemp, BT * C)

@@ -103,16 +103,19 @@ public class EncoderSequenceClassifier: SequenceClassifier {
         layout = L
         dims = d
         rates = r
-        let (C, BT) = (d.C, d.BT)
+        let C = d.C
         let store = parameters
 
         L.labels.update(from: batch.labels, count: B)
         for b in 0..<B { L.pooledRows[b] = Int32(b * T) }
-        let x = backbone.forward(batch, layout: L.backbone, store: store, config: config, dims: d, rates: rates, rng: &dropoutRNG)
+        // The backbone's last block only on the rows the head reads: its output is (B, C).
+        let x = backbone.forward(
+            batch, layout: L.backbone, store: store, config: config, dims: d, rates: rates, rng: &dropoutRNG,
+            rows: L.pooledRows)
 
         // Head on token 0. BERT: tanh(dense) → dropout → classifier.
         // RoBERTa: dropout → dense → tanh → dropout → out_proj.
-        embeddingForward(out: L.pooled, ids: L.pooledRows, table: x, N: B, V: BT, C: C)
+        L.pooled.update(from: x, count: B * C)
         if config.family == .roberta {
             dropoutInPlace(L.pooled, mask: L.pooledMask, N: B * C, p: rates.hidden, rng: &dropoutRNG)
         }
@@ -131,7 +134,7 @@ public class EncoderSequenceClassifier: SequenceClassifier {
     public func backward() {
         guard let L = layout else { preconditionFailure("backward() called before forward()") }
         let d = dims, store = parameters
-        let (B, C, BT, K) = (d.B, d.C, d.BT, config.numLabels)
+        let (B, C, K) = (d.B, d.C, config.numLabels)
 
         // Head.
         // dLogits: set by forward (cross-entropy), plus whatever the caller added.
@@ -145,9 +148,8 @@ public class EncoderSequenceClassifier: SequenceClassifier {
         let dPooled = config.family == .roberta
             ? throughDropout(L.dHeadA, mask: L.pooledMask, N: B * C, p: rates.hidden, scratch: L.dHeadB)
             : UnsafePointer(L.dHeadA)
-        zero(L.backbone.dOutput, BT * C)
-        embeddingBackward(dTable: L.backbone.dOutput, dOut: dPooled, ids: L.pooledRows, N: B, V: BT, C: C)
-        backbone.backward(layout: L.backbone, store: store, config: config, dims: d, rates: rates)
+        L.backbone.dOutput.update(from: dPooled, count: B * C)
+        backbone.backward(layout: L.backbone, store: store, config: config, dims: d, rates: rates, rows: L.pooledRows)
     }
 }
 

@@ -84,16 +84,19 @@ public final class GPT2ForSequenceClassification: SequenceClassifier {
         layout = L
         dims = d
         rates = r
-        let (C, BT) = (d.C, d.BT)
+        let C = d.C
         let store = parameters
 
         // Pooled row = the last real token (right padding).
         L.labels.update(from: batch.labels, count: B)
         for b in 0..<B { L.pooledRows[b] = Int32(b * T + Int(batch.lengths[b]) - 1) }
-        let x = backbone.forward(batch, layout: L.backbone, store: store, config: config, dims: d, rates: rates, rng: &dropoutRNG)
+        // The last block and ln_f only on the pooled rows: the backbone's output is (B, C).
+        let x = backbone.forward(
+            batch, layout: L.backbone, store: store, config: config, dims: d, rates: rates, rng: &dropoutRNG,
+            rows: L.pooledRows)
 
         // `score` is linear, so scoring only the pooled rows equals HF's score-then-pool.
-        embeddingForward(out: L.pooled, ids: L.pooledRows, table: x, N: B, V: BT, C: C)
+        L.pooled.update(from: x, count: B * C)
         linear(score, out: L.logits, input: L.pooled, store: store, N: B, IC: C, OC: config.numLabels)
         let loss = crossEntropyForward(losses: nil, logits: L.logits, labels: L.labels, B: B, K: config.numLabels)
         // The loss's gradient on the logits now, so that a caller can add further terms to it.
@@ -106,13 +109,12 @@ public final class GPT2ForSequenceClassification: SequenceClassifier {
     public func backward() {
         guard let L = layout else { preconditionFailure("backward() called before forward()") }
         let d = dims, store = parameters
-        let (B, C, BT, K) = (d.B, d.C, d.BT, config.numLabels)
+        let (B, C, K) = (d.B, d.C, config.numLabels)
 
         // dLogits: set by forward (cross-entropy), plus whatever the caller added.
         zero(L.dPooled, B * C)
         linearGradient(score, dInput: L.dPooled, dOut: L.dLogits, input: L.pooled, store: store, N: B, IC: C, OC: K)
-        zero(L.backbone.dOutput, BT * C)
-        embeddingBackward(dTable: L.backbone.dOutput, dOut: L.dPooled, ids: L.pooledRows, N: B, V: BT, C: C)
-        backbone.backward(layout: L.backbone, store: store, config: config, dims: d, rates: rates)
+        L.backbone.dOutput.update(from: L.dPooled, count: B * C)
+        backbone.backward(layout: L.backbone, store: store, config: config, dims: d, rates: rates, rows: L.pooledRows)
     }
 }

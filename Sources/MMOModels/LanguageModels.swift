@@ -129,10 +129,14 @@ protocol LanguageModelBackbone {
     static func layout(arena: inout ActivationArena, B: Int, T: Int, config: ModelConfig) -> Layout
     /// Where the head writes the gradient w.r.t. the backbone output `(BT, C)`.
     static func outputGradient(_ layout: Layout) -> UnsafeMutablePointer<Float>
+    /// `rows` is nil here: a language model predicts at many positions of each sequence, so
+    /// its last block runs on every row (the classifiers pass their pooled rows).
     func forward(
         _ batch: TokenBatch, layout: Layout, store: ParameterStore, config: ModelConfig, dims: Dims, rates: DropoutRates,
-        rng: inout PhiloxRNG) -> UnsafePointer<Float>
-    func backward(layout: Layout, store: ParameterStore, config: ModelConfig, dims: Dims, rates: DropoutRates)
+        rng: inout PhiloxRNG, rows: UnsafePointer<Int32>?) -> UnsafePointer<Float>
+    func backward(
+        layout: Layout, store: ParameterStore, config: ModelConfig, dims: Dims, rates: DropoutRates,
+        rows: UnsafePointer<Int32>?)
 }
 
 extension EncoderBackbone: LanguageModelBackbone {
@@ -224,7 +228,7 @@ final class BackboneLanguageModel<Backbone: LanguageModelBackbone>: LanguageMode
         layout = L
         dims = d
         rates = r
-        let x = backbone.forward(batch, layout: L.backbone, store: parameters, config: config, dims: d, rates: rates, rng: &dropoutRNG)
+        let x = backbone.forward(batch, layout: L.backbone, store: parameters, config: config, dims: d, rates: rates, rng: &dropoutRNG, rows: nil)
         predictionCount = head.gather(batch, layout: L.head, vocabSize: config.vocabSize)
         guard predictionCount > 0 else { return 0 }
         return head.forward(hidden: x, layout: L.head, S: predictionCount, BT: d.BT, store: parameters, config: config)
@@ -237,6 +241,6 @@ final class BackboneLanguageModel<Backbone: LanguageModelBackbone>: LanguageMode
         let d = dims, dHidden = Backbone.outputGradient(L.backbone)
         zero(dHidden, d.BT * d.C)
         head.backward(dHidden: dHidden, layout: L.head, S: predictionCount, BT: d.BT, store: parameters, config: config)
-        backbone.backward(layout: L.backbone, store: parameters, config: config, dims: d, rates: rates)
+        backbone.backward(layout: L.backbone, store: parameters, config: config, dims: d, rates: rates, rows: nil)
     }
 }

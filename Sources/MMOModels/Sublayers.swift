@@ -11,6 +11,8 @@ import MMOCore
 struct Dims {
     let B: Int, T: Int, C: Int, NH: Int, I: Int
     var BT: Int { B * T }
+    /// One row per sequence (`T = 1`): the shape of a classifier's last layer after attention.
+    var rowPerSequence: Dims { Dims(B: B, T: 1, C: C, NH: NH, I: I) }
 }
 
 /// Dropout probabilities in effect for one forward (all 0 in eval); backward uses the same.
@@ -185,6 +187,52 @@ struct AttentionSublayer {
             droppedProbs: on ? s.droppedProbs : nil, dropoutMask: on ? s.probsMask : nil,
             query: s.q, key: s.k, value: s.v, B: d.B, T: d.T, C: d.C, NH: d.NH)
         linearGradient(query, dInput: dInput, dOut: x.c, input: input, store: store, N: d.BT, IC: d.C, OC: d.C)
+        linearGradient(key, dInput: dInput, dOut: x.d, input: input, store: store, N: d.BT, IC: d.C, OC: d.C)
+        linearGradient(value, dInput: dInput, dOut: x.e, input: input, store: store, N: d.BT, IC: d.C, OC: d.C)
+    }
+
+    /// A classifier's last layer: K and V of all `BT` rows of `input`, the queries, attention,
+    /// output projection and dropout for the `B` rows `rows` (one per sequence, the row the head
+    /// reads) only; nothing else of the layer reaches the loss. `rowsInput` `(B, C)` receives
+    /// those rows of `input`; `saved.q`, `context` and `out` hold `(B, C)`, `probs` `(B, NH, 1, T)`.
+    /// The query row sees the keys the padding mask leaves, which for GPT-2's last real token
+    /// (right padding) are exactly the keys the causal mask leaves.
+    func forwardRows(
+        input: UnsafePointer<Float>, rows: UnsafePointer<Int32>, rowsInput: UnsafeMutablePointer<Float>, saved s: Saved,
+        store: ParameterStore, dims d: Dims, mask: UnsafePointer<Float>, dropout: DropoutRates, rng: inout PhiloxRNG
+    ) {
+        linear(key, out: s.k, input: input, store: store, N: d.BT, IC: d.C, OC: d.C)
+        linear(value, out: s.v, input: input, store: store, N: d.BT, IC: d.C, OC: d.C)
+        embeddingForward(out: rowsInput, ids: rows, table: input, N: d.B, V: d.BT, C: d.C)
+        linear(query, out: s.q, input: rowsInput, store: store, N: d.B, IC: d.C, OC: d.C)
+        let on = dropout.attention > 0
+        attentionForward(
+            out: s.context, probs: s.probs, droppedProbs: on ? s.droppedProbs : nil, dropoutMask: on ? s.probsMask : nil,
+            query: s.q, key: s.k, value: s.v, additiveMask: mask, B: d.B, T: d.T, C: d.C, NH: d.NH, queries: 1,
+            causal: false, dropout: dropout.attention, rng: &rng)
+        linear(output, out: s.out, input: s.context, store: store, N: d.B, IC: d.C, OC: d.C)
+        dropoutInPlace(s.out, mask: s.outMask, N: d.B * d.C, p: dropout.hidden, rng: &rng)
+    }
+
+    /// The gradients of `forwardRows` given `dOut` `(B, C)`: the K and V paths add into `dInput`
+    /// `(BT, C)`, the query path into `dRows` `(B, C)` (the caller adds those rows into
+    /// `dInput`). Uses scratch `a…e` and `attention`.
+    func backwardRows(
+        dInput: UnsafeMutablePointer<Float>, dRows: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>,
+        input: UnsafePointer<Float>, rowsInput: UnsafePointer<Float>, saved s: Saved, store: ParameterStore, dims d: Dims,
+        dropout: DropoutRates, scratch x: BackwardScratch
+    ) {
+        let n = d.B * d.C, all = d.BT * d.C
+        let dPre = throughDropout(dOut, mask: s.outMask, N: n, p: dropout.hidden, scratch: x.a)
+        zero(x.b, n)
+        linearGradient(output, dInput: x.b, dOut: dPre, input: s.context, store: store, N: d.B, IC: d.C, OC: d.C)
+        zero(x.c, n); zero(x.d, all); zero(x.e, all)
+        let on = dropout.attention > 0
+        attentionBackward(
+            dQuery: x.c, dKey: x.d, dValue: x.e, scratch: x.attention, dOut: x.b, probs: s.probs,
+            droppedProbs: on ? s.droppedProbs : nil, dropoutMask: on ? s.probsMask : nil,
+            query: s.q, key: s.k, value: s.v, B: d.B, T: d.T, C: d.C, NH: d.NH, queries: 1)
+        linearGradient(query, dInput: dRows, dOut: x.c, input: rowsInput, store: store, N: d.B, IC: d.C, OC: d.C)
         linearGradient(key, dInput: dInput, dOut: x.d, input: input, store: store, N: d.BT, IC: d.C, OC: d.C)
         linearGradient(value, dInput: dInput, dOut: x.e, input: input, store: store, N: d.BT, IC: d.C, OC: d.C)
     }

@@ -256,9 +256,17 @@ public struct TrainingConfig: Codable, Hashable, Sendable {
     /// (each model's products on its own thread; OpenBLAS's count is process-wide).
     public var blasThreads: Int { concurrency == .models ? 1 : threads }
 
-    /// Threads that compute models at once: 1, or with `models` up to `threads` (at most one
-    /// per model).
-    public func modelLanes(models: Int) -> Int { concurrency == .models ? max(1, min(threads, models)) : 1 }
+    /// Threads that compute models (lanes; model m runs on lane m % lanes): 1 when
+    /// `sequential`. With `models`, `threads` lanes when the models divide evenly among them,
+    /// else one lane per model, and the operating system shares the `threads` cores among them:
+    /// three models on two lanes would leave one core idle for a third of the step (one lane
+    /// computes two models), while three lanes on two cores keep both busy (small joint step
+    /// 377–387 ms against 442–465 ms on two lanes, docs/PERFORMANCE.md). Bits do not depend on
+    /// the lane count.
+    public func modelLanes(models: Int) -> Int {
+        guard concurrency == .models, models > 1 else { return 1 }
+        return models % threads == 0 ? threads : models
+    }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case epochs, maxSteps, batchSize, evalEvery, checkpointEvery, keepLast, keepBestPerModel, logEvery,

@@ -75,7 +75,10 @@ final class ConcurrencyTests: XCTestCase {
         var models = decoded
         models.concurrency = .models
         XCTAssertEqual(models.blasThreads, 1)
-        XCTAssertEqual(models.modelLanes(models: 3), 2)
+        // Three models on two threads: a lane each (the OS shares the two cores); four: two lanes.
+        XCTAssertEqual(models.modelLanes(models: 3), 3)
+        XCTAssertEqual(models.modelLanes(models: 4), 2)
+        XCTAssertEqual(models.modelLanes(models: 1), 1)
         XCTAssertThrowsError(try JSONDecoder().decode(TrainingConfig.self, from: Data(#"{"concurrency": "threads"}"#.utf8)))
     }
 }
