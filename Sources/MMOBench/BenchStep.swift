@@ -181,7 +181,10 @@ struct StepBench: ParsableCommand {
         let B = Double(bench.batchSize), T = Double(bench.sequenceLength)
         let C = Double(config.hiddenSize), I = Double(config.intermediateSize)
         let perLayer = 2 * B * T * (4 * C * C + 2 * C * I) + 2 * 2 * B * T * T * C
-        return 3 * Double(config.numLayers) * perLayer
+        // A classifier's last block runs K and V on every token, the rest on one row per
+        // sequence (EncoderBackbone.forward(rows:)): the products it performs, not a full layer.
+        let lastLayer = 2 * B * T * (2 * C * C) + 2 * B * (2 * C * C + 2 * C * I) + 2 * 2 * B * T * C
+        return 3 * (Double(config.numLayers - 1) * perLayer + lastLayer)
     }
 
     /// sgemm GFLOP/s at the step's most common product shape (tokens × hidden → FFN): one call on
