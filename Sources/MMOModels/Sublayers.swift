@@ -176,17 +176,29 @@ struct AttentionSublayer {
         dInput: UnsafeMutablePointer<Float>, dOut: UnsafePointer<Float>, input: UnsafePointer<Float>,
         saved s: Saved, store: ParameterStore, dims d: Dims, dropout: DropoutRates, scratch x: BackwardScratch
     ) {
-        let n = d.BT * d.C
+        backward(
+            queries: d.T, dInput: dInput, dQueryInput: dInput, dOut: dOut, input: input, queryInput: input, saved: s,
+            store: store, dims: d, dropout: dropout, scratch: x)
+    }
+
+    /// The backward of `queries` query rows per sequence (T, or 1 for `forwardRows`): the K and V
+    /// paths add into `dInput` `(BT, C)`, the query path into `dQueryInput` `(B·queries, C)`.
+    private func backward(
+        queries R: Int, dInput: UnsafeMutablePointer<Float>, dQueryInput: UnsafeMutablePointer<Float>,
+        dOut: UnsafePointer<Float>, input: UnsafePointer<Float>, queryInput: UnsafePointer<Float>, saved s: Saved,
+        store: ParameterStore, dims d: Dims, dropout: DropoutRates, scratch x: BackwardScratch
+    ) {
+        let rows = d.B * R, n = rows * d.C, all = d.BT * d.C
         let dPre = throughDropout(dOut, mask: s.outMask, N: n, p: dropout.hidden, scratch: x.a)
         zero(x.b, n)
-        linearGradient(output, dInput: x.b, dOut: dPre, input: s.context, store: store, N: d.BT, IC: d.C, OC: d.C)
-        zero(x.c, n); zero(x.d, n); zero(x.e, n)
+        linearGradient(output, dInput: x.b, dOut: dPre, input: s.context, store: store, N: rows, IC: d.C, OC: d.C)
+        zero(x.c, n); zero(x.d, all); zero(x.e, all)
         let on = dropout.attention > 0
         attentionBackward(
             dQuery: x.c, dKey: x.d, dValue: x.e, scratch: x.attention, dOut: x.b, probs: s.probs,
             droppedProbs: on ? s.droppedProbs : nil, dropoutMask: on ? s.probsMask : nil,
-            query: s.q, key: s.k, value: s.v, B: d.B, T: d.T, C: d.C, NH: d.NH)
-        linearGradient(query, dInput: dInput, dOut: x.c, input: input, store: store, N: d.BT, IC: d.C, OC: d.C)
+            query: s.q, key: s.k, value: s.v, B: d.B, T: d.T, C: d.C, NH: d.NH, queries: R)
+        linearGradient(query, dInput: dQueryInput, dOut: x.c, input: queryInput, store: store, N: rows, IC: d.C, OC: d.C)
         linearGradient(key, dInput: dInput, dOut: x.d, input: input, store: store, N: d.BT, IC: d.C, OC: d.C)
         linearGradient(value, dInput: dInput, dOut: x.e, input: input, store: store, N: d.BT, IC: d.C, OC: d.C)
     }
@@ -222,19 +234,9 @@ struct AttentionSublayer {
         input: UnsafePointer<Float>, rowsInput: UnsafePointer<Float>, saved s: Saved, store: ParameterStore, dims d: Dims,
         dropout: DropoutRates, scratch x: BackwardScratch
     ) {
-        let n = d.B * d.C, all = d.BT * d.C
-        let dPre = throughDropout(dOut, mask: s.outMask, N: n, p: dropout.hidden, scratch: x.a)
-        zero(x.b, n)
-        linearGradient(output, dInput: x.b, dOut: dPre, input: s.context, store: store, N: d.B, IC: d.C, OC: d.C)
-        zero(x.c, n); zero(x.d, all); zero(x.e, all)
-        let on = dropout.attention > 0
-        attentionBackward(
-            dQuery: x.c, dKey: x.d, dValue: x.e, scratch: x.attention, dOut: x.b, probs: s.probs,
-            droppedProbs: on ? s.droppedProbs : nil, dropoutMask: on ? s.probsMask : nil,
-            query: s.q, key: s.k, value: s.v, B: d.B, T: d.T, C: d.C, NH: d.NH, queries: 1)
-        linearGradient(query, dInput: dRows, dOut: x.c, input: rowsInput, store: store, N: d.B, IC: d.C, OC: d.C)
-        linearGradient(key, dInput: dInput, dOut: x.d, input: input, store: store, N: d.BT, IC: d.C, OC: d.C)
-        linearGradient(value, dInput: dInput, dOut: x.e, input: input, store: store, N: d.BT, IC: d.C, OC: d.C)
+        backward(
+            queries: 1, dInput: dInput, dQueryInput: dRows, dOut: dOut, input: input, queryInput: rowsInput, saved: s,
+            store: store, dims: d, dropout: dropout, scratch: x)
     }
 }
 
