@@ -263,3 +263,16 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(try snapshot(run.url), before)
     }
 }
+
+/// Every config under fixtures/configs decodes and validates (a config the README or a spec
+/// points to must not fail on its first line when someone finally runs it).
+final class FixtureConfigTests: XCTestCase {
+    func testEveryFixtureConfigDecodesAndValidates() throws {
+        let folder = repositoryRoot.appendingPathComponent("fixtures/configs")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertGreaterThan(names.count, 10)
+        for name in names {
+            XCTAssertNoThrow(try RunConfig.load(path: folder.appendingPathComponent(name).path), name)
+        }
+    }
+}
