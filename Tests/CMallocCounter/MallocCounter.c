@@ -15,8 +15,12 @@ extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
 
 static _Atomic int64_t count;
+static _Thread_local int64_t threadCount;
 
-static inline void bump(void) { atomic_fetch_add_explicit(&count, 1, memory_order_relaxed); }
+static inline void bump(void) {
+    atomic_fetch_add_explicit(&count, 1, memory_order_relaxed);
+    threadCount += 1;
+}
 
 void *malloc(size_t size) { bump(); return __libc_malloc(size); }
 void *calloc(size_t n, size_t size) { bump(); return __libc_calloc(n, size); }
@@ -34,8 +38,10 @@ int posix_memalign(void **out, size_t alignment, size_t size) {
 }
 
 int64_t mmo_allocation_count(void) { return atomic_load_explicit(&count, memory_order_relaxed); }
+int64_t mmo_thread_allocation_count(void) { return threadCount; }
 int mmo_allocation_counting_available(void) { return 1; }
 #else
 int64_t mmo_allocation_count(void) { return 0; }
+int64_t mmo_thread_allocation_count(void) { return 0; }
 int mmo_allocation_counting_available(void) { return 0; }
 #endif

@@ -18,9 +18,10 @@ final class ModelBehaviourTests: XCTestCase {
     func testSteadyStateForwardBackwardAllocatesNothing() throws {
         guard mmo_allocation_counting_available() != 0 else { throw XCTSkip("allocation counting needs glibc") }
         // The counter sees Swift allocations: an array of 100 Ints must register.
-        let before = mmo_allocation_count()
+        let before = mmo_allocation_count(), beforeHere = mmo_thread_allocation_count()
         let probe = [Int](repeating: 7, count: 100 + Int(before % 3))
         XCTAssertGreaterThan(mmo_allocation_count(), before, "the allocation counter is not wired in")
+        XCTAssertGreaterThan(mmo_thread_allocation_count(), beforeHere, "the per-thread counter is not wired in")
         XCTAssertEqual(probe.count > 0, true)
 
         BLAS.setThreads(2)
@@ -34,14 +35,15 @@ final class ModelBehaviourTests: XCTestCase {
             let big = tinyBatch(config, sequenceLength: 6), small = tinyBatch(config, sequenceLength: 4)
             _ = model.forward(big, training: true)  // warm-up: buffers for the largest shape
             model.backward()
-            let start = mmo_allocation_count()
+            // The models run on this thread (OpenBLAS's workers use their preallocated buffers).
+            let start = mmo_thread_allocation_count()
             for i in 0..<3 {  // (not `for batch in [...]`: array iteration allocates in debug builds)
                 let batch = i == 1 ? big : small
                 _ = model.forward(batch, training: true)
                 model.backward()
                 _ = model.forward(batch, training: false)
             }
-            let allocated = mmo_allocation_count() - start
+            let allocated = mmo_thread_allocation_count() - start
             XCTAssertEqual(allocated, 0, "\(family): steady-state forward + backward allocated \(allocated) times")
             XCTAssertEqual(activationAllocations(model), 1, "\(family): activation memory was laid out once")
         }
@@ -59,14 +61,15 @@ final class ModelBehaviourTests: XCTestCase {
             small.fillTargets([[5, -100, 1], [-100, 8, -100], [3, -100, -100]])
             _ = model.forward(big, training: true)
             model.backward()
-            let start = mmo_allocation_count()
+            // The models run on this thread (OpenBLAS's workers use their preallocated buffers).
+            let start = mmo_thread_allocation_count()
             for i in 0..<3 {
                 let batch = i == 1 ? big : small
                 _ = model.forward(batch, training: true)
                 model.backward()
                 _ = model.forward(batch, training: false)
             }
-            let allocated = mmo_allocation_count() - start
+            let allocated = mmo_thread_allocation_count() - start
             XCTAssertEqual(allocated, 0, "\(family) \(config.objective): steady-state LM step allocated \(allocated) times")
         }
     }
