@@ -78,10 +78,9 @@ public final class GPT2ForSequenceClassification: SequenceClassifier {
 
     /// Runs the model on `batch` and returns the mean cross-entropy (see `SequenceClassifier`).
     public func forward(_ batch: TokenBatch, training: Bool) -> Float {
-        let (d, r) = forwardShape(batch, config: config, training: training)
-        let (B, T) = (d.B, d.T)
-        let L = workspace.reserve(batchSize: B, sequenceLength: T)
+        let (L, d, r) = workspace.begin(batch, config: config, training: training)
         layout = L
+        let (B, T) = (d.B, d.T)
         dims = d
         rates = r
         let C = d.C

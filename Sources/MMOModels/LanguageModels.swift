@@ -222,9 +222,7 @@ final class BackboneLanguageModel<Backbone: LanguageModelBackbone>: LanguageMode
     /// Runs the model; returns the mean cross-entropy over the positions with a target (causal
     /// LM: the data layer sets position t's target to token t + 1).
     func forward(_ batch: TokenBatch, training: Bool) -> Float {
-        let (d, r) = forwardShape(batch, config: config, training: training)
-        let (B, T) = (d.B, d.T)
-        let L = workspace.reserve(batchSize: B, sequenceLength: T)
+        let (L, d, r) = workspace.begin(batch, config: config, training: training)
         layout = L
         dims = d
         rates = r

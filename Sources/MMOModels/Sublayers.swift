@@ -31,6 +31,15 @@ func forwardShape(_ batch: TokenBatch, config: ModelConfig, training: Bool) -> (
     return (d, training ? DropoutRates(hidden: config.hiddenDropout, attention: config.attentionDropout) : .off)
 }
 
+extension Workspace {
+    /// The start of every model's forward: `batch`'s shape and dropout rates (`forwardShape`) and
+    /// the layout for that shape (grown if needed).
+    func begin(_ batch: TokenBatch, config: ModelConfig, training: Bool) -> (Layout, Dims, DropoutRates) {
+        let (d, r) = forwardShape(batch, config: config, training: training)
+        return (reserve(batchSize: d.B, sequenceLength: d.T), d, r)
+    }
+}
+
 @inline(__always)
 func zero(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
     memset(p, 0, count * MemoryLayout<Float>.stride)
