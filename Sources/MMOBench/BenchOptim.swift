@@ -75,7 +75,9 @@ struct BenchOptim: ParsableCommand {
         print("optimizer step, small shapes, \(granularity) keys, \(steps) steps (median ms):")
         print("  parameters: " + zip(models, counts).map { "\($0.0) \($1)" }.joined(separator: ", ")
             + ", total \(counts.reduce(0, +))")
-        print("  groups: \(optimizer.groups.count), shared tensors: \(optimizer.groups.map(\.members.count).reduce(0, +))")
+        let sharedElements = optimizer.groups.map { $0.elementCount * $0.members.count }.reduce(0, +)
+        print("  groups: \(optimizer.groups.count), shared tensors: \(optimizer.groups.map(\.members.count).reduce(0, +))"
+            + String(format: ", %.1f%% of the parameters", 100 * Double(sharedElements) / Double(counts.reduce(0, +))))
         func median(_ phase: (StepTimings) -> Double) -> Double {
             let sorted = samples.map(phase).sorted()
             return 1000 * sorted[sorted.count / 2]

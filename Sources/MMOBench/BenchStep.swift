@@ -25,6 +25,8 @@ struct StepBench: ParsableCommand {
     var concurrency = "sequential"
     @Option(help: "Model lanes with --concurrency models (default: one per model).")
     var lanes: Int?
+    @Flag(inversion: .prefixedNo, help: "Take each model's gradient norm on its lane right after its backward (the trainer's way; timed in forward+backward) instead of in the optimizer's first pass.")
+    var normInLanes = true
     @Option(name: .customLong("config"), help: "Benchmark config: tiny or small.")
     var configName = "small"
     @Option(help: "Timed steps (medians are reported).")
@@ -72,7 +74,7 @@ struct StepBench: ParsableCommand {
             config: config)
         let rssOptimizer = residentBytes()
         let pool = WorkerPool(lanes: concurrent ? (lanes ?? models.count) : 1)
-        if pool.lanes > 1 { optimizer.use(pool: pool) }
+        if pool.lanes > 1 { optimizer.use(pool: pool, lanes: threads) }  // one lane per core, as the trainer
         optimizer.zeroesGradients = true  // zeroing inside the fused pass, as the trainer does (timed)
         let losses = UnsafeMutablePointer<Float>.allocate(capacity: models.count)
         defer { losses.deallocate() }
@@ -89,6 +91,7 @@ struct StepBench: ParsableCommand {
                     sum += models[i].forward(batches[i], training: true)
                     models[i].backward()
                 }
+                if normInLanes { optimizer.finishBackward(model: i) }  // as the trainer does
                 losses[i] = sum
             }
             let elapsed = monotonicSeconds() - start
@@ -114,6 +117,8 @@ struct StepBench: ParsableCommand {
         let flops = Double(accumulation) * models.map { Self.trainingFlops($0.config, bench) }.reduce(0, +)
         let gemm = noGemm ? nil : Self.gemmReference(bench, lanes: 2)
         BLAS.setThreads(concurrent ? 1 : threads)
+        let parameterCount = models.map(\.parameters.totalCount).reduce(0, +)
+        let floor = Self.streamReference(count: parameterCount, lanes: concurrent ? min(threads, pool.lanes) : 1)
         let parameters = models.map(\.parameters.totalCount).reduce(0, +)
         // Parameters, gradients and two AdamW moments: 16 bytes per parameter; activations as the
         // first step's growth of resident memory (the models' arenas are sized then).
@@ -139,6 +144,8 @@ struct StepBench: ParsableCommand {
                 "stepGFLOP": flops / 1e9, "stepGFLOPS": flops / step / 1e9,
                 "parameters": parameters, "stateBytes": stateBytes, "activationBytes": activationBytes,
                 "peakRSSBytes": peakRSS, "baselineRSSBytes": rssStart, "modelsRSSBytes": rssModels,
+                "streamEightMilliseconds": floor.eight * 1000, "streamSevenMilliseconds": floor.seven * 1000,
+                "streamGBPerSecond": floor.bandwidth / 1e9,
             ]
             if let gemm {
                 object["sgemmShape"] = gemm.shape
@@ -165,6 +172,10 @@ struct StepBench: ParsableCommand {
                 format: "  sgemm %@: 1 call on 1 thread %.1f GFLOP/s, 1 call on 2 threads %.1f, 2 concurrent 1-thread calls %.1f (step = %.0f%% of concurrent)",
                 gemm.shape, gemm.single, gemm.twoThreads, gemm.concurrent, 100 * flops / step / 1e9 / gemm.concurrent))
         }
+        print(String(
+            format: "  memory floor (plain loop, %d lanes, best of 5): the pass's 8 streams of %.1f MB %.2f ms (%.1f GB/s; fused pass at %.0f%% of it), AdamW's minimum 7 streams %.2f ms = %.1f%% of this step",
+            concurrent ? min(threads, pool.lanes) : 1, Double(4 * parameters) / 1e6, floor.eight * 1000, floor.bandwidth / 1e9,
+            100 * floor.eight / adam, floor.seven * 1000, 100 * floor.seven / step))
         let mb = 1.0 / 1_048_576
         print(String(
             format: "  memory: peak RSS %.1f MB; parameters+gradients+moments %.1f MB (%d parameters) + activations %.1f MB = %.1f MB; process baseline %.1f MB",
@@ -185,6 +196,48 @@ struct StepBench: ParsableCommand {
         // sequence (EncoderBackbone.forward(rows:)): the products it performs, not a full layer.
         let lastLayer = 2 * B * T * (2 * C * C) + 2 * B * (2 * C * C + 2 * C * I) + 2 * 2 * B * T * C
         return 3 * (Double(config.numLayers - 1) * perLayer + lastLayer)
+    }
+
+    /// The memory floor of the optimizer on this machine, measured in the same run: the best of
+    /// five passes of a plain vector loop over four fresh buffers of `count` Floats split over
+    /// `lanes` threads, once with the fused pass's 8 streams (read g, p, m, v; write g = 0, p, m,
+    /// v) and once with the 7 AdamW cannot do without (g is only read). Returns seconds and the
+    /// 8-stream pass's bytes per second.
+    static func streamReference(count: Int, lanes: Int) -> (eight: Double, seven: Double, bandwidth: Double) {
+        let buffers = (0..<4).map { _ in FloatBuffer(count: count) }
+        let (g, p, m, v) = (buffers[0].pointer, buffers[1].pointer, buffers[2].pointer, buffers[3].pointer)
+        let pool = WorkerPool(lanes: lanes)
+        func pass(zeroing: Bool) -> Double {
+            var best = Double.infinity
+            for _ in 0..<5 {
+                let start = monotonicSeconds()
+                pool.run { lane in
+                    let lo = count * lane / lanes / 16 * 16, hi = lane == lanes - 1 ? count : count * (lane + 1) / lanes / 16 * 16
+                    var i = lo
+                    let a = SIMD16<Float>(repeating: 0.9), b = SIMD16<Float>(repeating: 0.1)
+                    while i + 16 <= hi {
+                        let gi = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+                        if zeroing { UnsafeMutableRawPointer(g + i).storeBytes(of: SIMD16<Float>(), as: SIMD16<Float>.self) }
+                        let mi = a * UnsafeRawPointer(m + i).loadUnaligned(as: SIMD16<Float>.self) + b * gi
+                        let vi = a * UnsafeRawPointer(v + i).loadUnaligned(as: SIMD16<Float>.self) + b * gi * gi
+                        UnsafeMutableRawPointer(m + i).storeBytes(of: mi, as: SIMD16<Float>.self)
+                        UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: SIMD16<Float>.self)
+                        let pi = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - b * mi - b * vi
+                        UnsafeMutableRawPointer(p + i).storeBytes(of: pi, as: SIMD16<Float>.self)
+                        i += 16
+                    }
+                    while i < hi {
+                        p[i] -= 0.1 * g[i]
+                        i += 1
+                    }
+                }
+                best = min(best, monotonicSeconds() - start)
+            }
+            return best
+        }
+        // The pointers outlive nothing by themselves: keep the buffers until the passes are done.
+        let (eight, seven) = withExtendedLifetime(buffers) { (pass(zeroing: true), pass(zeroing: false)) }
+        return (eight, seven, 8 * 4 * Double(count) / eight)
     }
 
     /// sgemm GFLOP/s at the step's most common product shape (tokens × hidden → FFN): one call on

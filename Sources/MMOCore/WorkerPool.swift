@@ -58,13 +58,19 @@ public final class WorkerPool: @unchecked Sendable {
 
     /// Calls `job.runLane(lane, of: lanes)` once for every lane 0 ..< `lanes`, lane 0 on the
     /// calling thread, and returns when all have returned. Allocates nothing.
-    public func run(_ job: LaneJob) {
-        if lanes == 1 {
+    public func run(_ job: LaneJob) { run(job, lanes: lanes) }
+
+    /// Calls `job.runLane(lane, of: count)` for lanes 0 ..< `count` (clamped to 1 … `lanes`);
+    /// the other workers stay asleep. For memory-bound passes split in whole blocks, which give
+    /// the same bits for any count and run best one lane per core. Allocates nothing.
+    public func run(_ job: LaneJob, lanes count: Int) {
+        let count = min(max(1, count), lanes)
+        if count == 1 {
             job.runLane(0, of: 1)
             return
         }
-        shared.start(job, workers: lanes - 1)
-        job.runLane(0, of: lanes)
+        shared.start(job, workers: count - 1)
+        job.runLane(0, of: count)
         shared.wait()
     }
 
@@ -158,6 +164,8 @@ private final class PoolShared: @unchecked Sendable {
             while generation == seen && !stopping { pthread_cond_wait(wake, mutex) }
             if stopping { break }
             seen = generation
+            // A job on fewer lanes than the pool has leaves the higher workers asleep.
+            guard lane < lanes else { continue }
             do {
                 // The reference ends with this scope, before `pending` is decremented, so a
                 // closure job is unreferenced when `wait` returns (`withoutActuallyEscaping`).

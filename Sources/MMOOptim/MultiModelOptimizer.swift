@@ -53,7 +53,8 @@ public enum OptimizerSetupError: Error, Equatable, CustomStringConvertible {
 /// per-model learning rates and a non-finite guard.
 ///
 /// Usage per step: each model's backward pass adds into `store.gradients` for
-/// `config.accumulationSteps` micro-batches; then `step(losses:)`; then `zeroGradients()`.
+/// `config.accumulationSteps` micro-batches; optionally `finishBackward(model:)` on that model's
+/// lane; then `step(losses:)`; then `zeroGradients()` (unless `zeroesGradients`).
 public final class MultiModelOptimizer: LaneJob {
     /// The validated configuration.
     public let config: OptimizerConfig
@@ -92,6 +93,11 @@ public final class MultiModelOptimizer: LaneJob {
     public private(set) var pool: WorkerPool?
     /// Per model, the squared-norm partial of every `FlatKernels.block` of its gradient.
     private let blockPartials: [UnsafeMutablePointer<Double>]
+    /// Per model, whether `finishBackward(model:)` has already divided and normed its gradient
+    /// this step (raw memory: each model's lane writes its own flag).
+    private let normed: UnsafeMutablePointer<Bool>
+    /// Lanes of `pool` the element-wise phases use (see `use(pool:lanes:)`).
+    private var phaseLanes = 1
     /// Per model, this step's clip factor (1: none) and AdamW scalars (with / without decay).
     private var clipFactor: [Float]
     private var stepScalars: [(decay: AdamW.Scalars, noDecay: AdamW.Scalars)]
@@ -172,6 +178,8 @@ public final class MultiModelOptimizer: LaneJob {
             p.initialize(repeating: 0, count: blocks)
             return p
         }
+        normed = .allocate(capacity: n)
+        normed.initialize(repeating: false, count: n)
         clipFactor = Array(repeating: 1, count: n)
         let unit = AdamW.Scalars(learningRate: 0, step: 1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, decays: false)
         stepScalars = Array(repeating: (unit, unit), count: n)
@@ -188,17 +196,37 @@ public final class MultiModelOptimizer: LaneJob {
 
     deinit {
         for p in blockPartials { p.deallocate() }
+        normed.deinitialize(count: models.count)
+        normed.deallocate()
     }
 
     /// Runs the element-wise phases (gradient norms, clipping, sharing, AdamW, sync) split across
-    /// `pool`'s lanes. Every lane works on whole 4096-element blocks of each buffer and the norm
-    /// partials are added in block order, so results are bit-identical for any lane count.
-    public func use(pool: WorkerPool?) {
+    /// `lanes` (default: all) of `pool`'s lanes. Every lane works on whole 4096-element blocks of
+    /// each buffer and the norm partials are added in block order, so results are bit-identical
+    /// for any lane count. The phases stream memory: give one lane per core (three model lanes on
+    /// two cores would leave a third slice running alone at the end of every phase).
+    public func use(pool: WorkerPool?, lanes: Int? = nil) {
         self.pool = pool
+        phaseLanes = min(pool?.lanes ?? 1, max(1, lanes ?? pool?.lanes ?? 1))
         if let pool {
             mixer.reserve(lanes: pool.lanes)
             while laneScratch.count < pool.lanes { laneScratch.append(FloatBuffer(count: FusedUpdate.chunk)) }
         }
+    }
+
+    /// Divides model `i`'s accumulated gradient by `config.accumulationSteps` and takes its
+    /// norm partials now, on the calling thread, instead of in `step`'s first pass. Call it on
+    /// model `i`'s own lane right after its last backward of the step: the models finish their
+    /// backward at different times, so the pass over a finished model's gradient (a read of
+    /// 21 MB for a `small` model) runs while the others still compute, off the step's critical
+    /// path. Same blocks, same order: the bits of the step do not change. Touches only model
+    /// `i`'s buffers and flag, so the models' lanes may call it concurrently.
+    public func finishBackward(model i: Int) {
+        precondition(i >= 0 && i < models.count, "finishBackward: no model \(i)")
+        let count = models[i].store.totalCount
+        FlatKernels.divideAndBlockSums(
+            gradientBase[i], count, divisor: Float(config.accumulationSteps), lo: 0, hi: count, into: blockPartials[i])
+        normed[i] = true
     }
 
     // MARK: - Queries
@@ -260,7 +288,10 @@ public final class MultiModelOptimizer: LaneJob {
         // 1. Accumulated sum → mean, global norm, non-finite guard, clipping.
         let divisor = Float(config.accumulationSteps)
         self.divisor = divisor
-        runPhase(.divideAndNorm)
+        var unnormed = false
+        for i in models.indices where !normed[i] { unnormed = true }
+        if unnormed { runPhase(.divideAndNorm) }
+        for i in models.indices { normed[i] = false }
         var anyClipped = false
         for i in models.indices {
             let count = models[i].store.totalCount
@@ -364,14 +395,14 @@ public final class MultiModelOptimizer: LaneJob {
 
     private func runPhase(_ phase: Phase) {
         self.phase = phase
-        if let pool { pool.run(self) } else { runLane(0, of: 1) }
+        if let pool, phaseLanes > 1 { pool.run(self, lanes: phaseLanes) } else { runLane(0, of: 1) }
     }
 
     /// Lane `lane` of `lanes` of the current phase: its blocks of every model's buffers.
     public func runLane(_ lane: Int, of lanes: Int) {
         switch phase {
         case .divideAndNorm:
-            for i in models.indices {
+            for i in models.indices where !normed[i] {
                 let count = models[i].store.totalCount
                 let (lo, hi) = FlatKernels.slice(count, lane: lane, of: lanes)
                 FlatKernels.divideAndBlockSums(gradientBase[i], count, divisor: divisor, lo: lo, hi: hi, into: blockPartials[i])

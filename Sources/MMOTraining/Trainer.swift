@@ -73,7 +73,7 @@ public final class Trainer: LaneJob {
     let classifiers: [any SequenceClassifier]
     /// What `runLane` does: a model's whole step, or (with logit terms) one phase of a micro-batch.
     private var lanePhase = LanePhase.wholeStep
-    enum LanePhase { case wholeStep, forward(Int), backward }
+    enum LanePhase { case wholeStep, forward(Int), backward(last: Bool) }
     /// Per model: the step's summed cross-entropy over its micro-batches divided by their count
     /// (logged beside the total loss when logit terms are on).
     var stepCrossEntropy: [Float]
@@ -135,7 +135,8 @@ public final class Trainer: LaneJob {
                 OptimizedModel(name: $0.name, store: $1.parameters, weight: Double($0.weight))
             },
             config: optimizerConfig)
-        if pool.lanes > 1 { optimizer.use(pool: pool) }
+        // The optimizer's passes stream memory: one lane per core, however many model lanes.
+        if pool.lanes > 1 { optimizer.use(pool: pool, lanes: config.training.threads) }
         optimizer.zeroesGradients = true
     }
 
@@ -239,7 +240,7 @@ public final class Trainer: LaneJob {
                 lanePhase = .forward(b)
                 pool.run(self)
                 terms.add(models: classifiers, batchSize: microBatches[b].count)
-                lanePhase = .backward
+                lanePhase = .backward(last: b == microBatches.count - 1)
                 pool.run(self)
             }
             lanePhase = .wholeStep
@@ -276,9 +277,10 @@ public final class Trainer: LaneJob {
                 m += lanes
             }
             return
-        case .backward:
+        case .backward(let last):
             while m < models.count {
                 models[m].backward()
+                if last { optimizer.finishBackward(model: m) }
                 m += lanes
             }
             return
@@ -291,6 +293,8 @@ public final class Trainer: LaneJob {
                 sum += models[m].forward(batches[m], training: true)
                 models[m].backward()
             }
+            // The gradient is complete: its norm pass runs here, while other lanes still compute.
+            optimizer.finishBackward(model: m)
             laneLosses[m] = sum
             m += lanes
         }
