@@ -26,9 +26,12 @@ struct BenchOptim: ParsableCommand {
     @Option(help: "Synchronize every N steps (the paper: 10; 2 times one sync as the difference of alternate steps).")
     var syncEvery = 2
 
+    @Option(help: "Lanes (threads) for the optimizer's passes; the trainer uses one per core (training.threads).")
+    var lanes = 1
+
     func validate() throws {
-        guard steps >= 1, warmup >= 0, syncEvery >= 1 else {
-            throw ValidationError("--steps and --sync-every must be ≥ 1 and --warmup ≥ 0")
+        guard steps >= 1, warmup >= 0, syncEvery >= 1, lanes >= 1 else {
+            throw ValidationError("--steps, --sync-every and --lanes must be ≥ 1 and --warmup ≥ 0")
         }
         guard SharingGranularity(rawValue: granularity) != nil else {
             throw ValidationError("--granularity must be paper, role or layer, not \(granularity)")
@@ -58,6 +61,8 @@ struct BenchOptim: ParsableCommand {
         config.granularity = SharingGranularity(rawValue: granularity) ?? .paper
         let optimizer = try MultiModelOptimizer(
             models: zip(models, stores).map { OptimizedModel(name: $0.0, store: $1, weight: $0.2) }, config: config)
+        let pool = WorkerPool(lanes: lanes)
+        if lanes > 1 { optimizer.use(pool: pool) }
 
         var samples: [StepTimings] = []
         var synced: [StepTimings] = []
@@ -72,7 +77,7 @@ struct BenchOptim: ParsableCommand {
         if samples.isEmpty { samples = synced }
 
         let counts = stores.map(\.totalCount)
-        print("optimizer step, small shapes, \(granularity) keys, \(steps) steps (median ms):")
+        print("optimizer step, small shapes, \(granularity) keys, \(lanes) lane\(lanes == 1 ? "" : "s"), \(steps) steps (median ms):")
         print("  parameters: " + zip(models, counts).map { "\($0.0) \($1)" }.joined(separator: ", ")
             + ", total \(counts.reduce(0, +))")
         let sharedElements = optimizer.groups.map { $0.elementCount * $0.members.count }.reduce(0, +)
