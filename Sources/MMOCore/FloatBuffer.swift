@@ -13,24 +13,13 @@ public final class FloatBuffer: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
 
     /// Allocates `count` zeroed elements aligned to 64 bytes (a cache line, and AVX-512 width).
-    ///
-    /// Buffers of `hugePageThreshold` bytes or more (parameters, gradients, moments, activation
-    /// arenas) are aligned to 2 MiB and asked for transparent huge pages before their first touch:
-    /// streaming a 64 MB gradient through 4 KiB pages costs a TLB walk every 4 KiB and stops the
-    /// hardware prefetchers at every page boundary. Where the kernel does not grant them (THP
-    /// `never`, not Linux) the buffer simply keeps small pages.
     public init(count: Int) {
         precondition(count >= 0, "FloatBuffer count must be non-negative")
         self.count = count
         var raw: UnsafeMutableRawPointer?
-        var bytes = max(count, 1) * MemoryLayout<Float>.stride
-        let huge = bytes >= FloatBuffer.hugePageThreshold
-        if huge { bytes = (bytes + FloatBuffer.hugePage - 1) / FloatBuffer.hugePage * FloatBuffer.hugePage }
-        let status = posix_memalign(&raw, huge ? FloatBuffer.hugePage : 64, bytes)
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let status = posix_memalign(&raw, 64, bytes)
         precondition(status == 0 && raw != nil, "posix_memalign failed for \(bytes) bytes")
-        #if os(Linux)
-            if huge { _ = madvise(raw!, bytes, MADV_HUGEPAGE) }
-        #endif
         memset(raw!, 0, bytes)
         pointer = raw!.bindMemory(to: Float.self, capacity: max(count, 1))
     }
@@ -44,12 +33,6 @@ public final class FloatBuffer: @unchecked Sendable {
     }
 
     deinit { free(pointer) }
-
-    /// The size of a transparent huge page on x86-64 and arm64 Linux (2 MiB).
-    static let hugePage = 2 << 20
-    /// Buffers from this size up get huge-page alignment (below it the rounding would waste more
-    /// than a quarter of the allocation).
-    static let hugePageThreshold = 8 << 20
 
     /// Element access (bounds-checked: for tests and setup code, not for kernels).
     public subscript(index: Int) -> Float {
