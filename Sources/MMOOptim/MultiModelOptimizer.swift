@@ -4,10 +4,12 @@
 // and scratch space are allocated at construction; a step allocates nothing.
 //
 // Element-wise, the step is two passes over memory: one reading the gradients (mean, norms,
-// non-finite check), then one fused pass that per chunk of a compatibility group clips, shares,
-// runs AdamW and synchronizes (tensors outside groups: clip + AdamW). Every tensor is in at most
-// one group and every operation is element-wise, so doing the phases chunk by chunk performs
-// exactly the Float operations of doing them one after the other over whole buffers.
+// non-finite check; per model, on that model's lane right after its backward when the caller
+// uses `finishBackward(model:)`), then one fused pass that per chunk of a compatibility group
+// clips, shares, runs AdamW and synchronizes (tensors outside groups: clip + AdamW). Every
+// tensor is in at most one group and every operation is element-wise, so doing the phases chunk
+// by chunk performs exactly the Float operations of doing them one after the other over whole
+// buffers.
 import Foundation
 import MMOCore
 
