@@ -145,7 +145,7 @@ struct StepBench: ParsableCommand {
                 "parameters": parameters, "stateBytes": stateBytes, "activationBytes": activationBytes,
                 "peakRSSBytes": peakRSS, "baselineRSSBytes": rssStart, "modelsRSSBytes": rssModels,
                 "streamEightMilliseconds": floor.eight * 1000, "streamSevenMilliseconds": floor.seven * 1000,
-                "streamGBPerSecond": floor.bandwidth / 1e9,
+                "streamGBPerSecond": floor.bandwidth / 1e9, "plainAdamWMilliseconds": floor.adamW * 1000,
             ]
             if let gemm {
                 object["sgemmShape"] = gemm.shape
@@ -173,9 +173,9 @@ struct StepBench: ParsableCommand {
                 gemm.shape, gemm.single, gemm.twoThreads, gemm.concurrent, 100 * flops / step / 1e9 / gemm.concurrent))
         }
         print(String(
-            format: "  memory floor (plain loop, %d lanes, best of 5): the pass's 8 streams of %.1f MB %.2f ms (%.1f GB/s; fused pass at %.0f%% of it), AdamW's minimum 7 streams %.2f ms = %.1f%% of this step",
+            format: "  memory floor (plain loop, %d lanes, best of 5): the pass's 8 streams of %.1f MB %.2f ms (%.1f GB/s; fused pass at %.0f%% of it), AdamW's minimum 7 streams %.2f ms = %.1f%% of this step; plain AdamW.update over them %.2f ms = %.1f%%",
             concurrent ? min(threads, pool.lanes) : 1, Double(4 * parameters) / 1e6, floor.eight * 1000, floor.bandwidth / 1e9,
-            100 * floor.eight / adam, floor.seven * 1000, 100 * floor.seven / step))
+            100 * floor.eight / adam, floor.seven * 1000, 100 * floor.seven / step, floor.adamW * 1000, 100 * floor.adamW / step))
         let mb = 1.0 / 1_048_576
         print(String(
             format: "  memory: peak RSS %.1f MB; parameters+gradients+moments %.1f MB (%d parameters) + activations %.1f MB = %.1f MB; process baseline %.1f MB",
@@ -201,9 +201,10 @@ struct StepBench: ParsableCommand {
     /// The memory floor of the optimizer on this machine, measured in the same run: the best of
     /// five passes of a plain vector loop over four fresh buffers of `count` Floats split over
     /// `lanes` threads, once with the fused pass's 8 streams (read g, p, m, v; write g = 0, p, m,
-    /// v) and once with the 7 AdamW cannot do without (g is only read). Returns seconds and the
-    /// 8-stream pass's bytes per second.
-    static func streamReference(count: Int, lanes: Int) -> (eight: Double, seven: Double, bandwidth: Double) {
+    /// v) and once with the 7 AdamW cannot do without (g is only read); then `AdamW.update` over
+    /// the same buffers (7 streams with AdamW's arithmetic). Returns seconds and the 8-stream
+    /// pass's bytes per second.
+    static func streamReference(count: Int, lanes: Int) -> (eight: Double, seven: Double, adamW: Double, bandwidth: Double) {
         let buffers = (0..<4).map { _ in FloatBuffer(count: count) }
         let (g, p, m, v) = (buffers[0].pointer, buffers[1].pointer, buffers[2].pointer, buffers[3].pointer)
         let pool = WorkerPool(lanes: lanes)
@@ -235,9 +236,24 @@ struct StepBench: ParsableCommand {
             }
             return best
         }
+        // AdamW itself (`AdamW.update`, PyTorch's arithmetic: a square root and two divisions per
+        // element) over the same buffers as one flat tensor: no clipping, sharing or zeroing.
+        let scalars = AdamW.Scalars(learningRate: 1e-4, step: 10, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01, decays: true)
+        func adamW() -> Double {
+            var best = Double.infinity
+            for _ in 0..<5 {
+                let start = monotonicSeconds()
+                pool.run { lane in
+                    let lo = count * lane / lanes / 16 * 16, hi = lane == lanes - 1 ? count : count * (lane + 1) / lanes / 16 * 16
+                    AdamW.update(parameters: p + lo, gradients: g + lo, expAvg: m + lo, expAvgSq: v + lo, count: hi - lo, scalars: scalars)
+                }
+                best = min(best, monotonicSeconds() - start)
+            }
+            return best
+        }
         // The pointers outlive nothing by themselves: keep the buffers until the passes are done.
-        let (eight, seven) = withExtendedLifetime(buffers) { (pass(zeroing: true), pass(zeroing: false)) }
-        return (eight, seven, 8 * 4 * Double(count) / eight)
+        let (eight, seven, plainAdamW) = withExtendedLifetime(buffers) { (pass(zeroing: true), pass(zeroing: false), adamW()) }
+        return (eight, seven, plainAdamW, 8 * 4 * Double(count) / eight)
     }
 
     /// sgemm GFLOP/s at the step's most common product shape (tokens × hidden → FFN): one call on
