@@ -117,9 +117,9 @@ struct StepBench: ParsableCommand {
         let flops = Double(accumulation) * models.map { Self.trainingFlops($0.config, bench) }.reduce(0, +)
         let gemm = noGemm ? nil : Self.gemmReference(bench, lanes: 2)
         BLAS.setThreads(concurrent ? 1 : threads)
-        let parameterCount = models.map(\.parameters.totalCount).reduce(0, +)
-        let floor = Self.streamReference(count: parameterCount, lanes: concurrent ? min(threads, pool.lanes) : 1)
         let parameters = models.map(\.parameters.totalCount).reduce(0, +)
+        let floorLanes = concurrent ? min(threads, pool.lanes) : 1
+        let floor = Self.streamReference(count: parameters, lanes: floorLanes)
         // Parameters, gradients and two AdamW moments: 16 bytes per parameter; activations as the
         // first step's growth of resident memory (the models' arenas are sized then).
         let stateBytes = 16 * parameters
@@ -174,7 +174,7 @@ struct StepBench: ParsableCommand {
         }
         print(String(
             format: "  memory floor (plain loop, %d lanes, best of 5): the pass's 8 streams of %.1f MB %.2f ms (%.1f GB/s; fused pass at %.0f%% of it), AdamW's minimum 7 streams %.2f ms = %.1f%% of this step; plain AdamW.update over them %.2f ms = %.1f%%",
-            concurrent ? min(threads, pool.lanes) : 1, Double(4 * parameters) / 1e6, floor.eight * 1000, floor.bandwidth / 1e9,
+            floorLanes, Double(4 * parameters) / 1e6, floor.eight * 1000, floor.bandwidth / 1e9,
             100 * floor.eight / adam, floor.seven * 1000, 100 * floor.seven / step, floor.adamW * 1000, 100 * floor.adamW / step))
         let mb = 1.0 / 1_048_576
         print(String(
@@ -208,48 +208,47 @@ struct StepBench: ParsableCommand {
         let buffers = (0..<4).map { _ in FloatBuffer(count: count) }
         let (g, p, m, v) = (buffers[0].pointer, buffers[1].pointer, buffers[2].pointer, buffers[3].pointer)
         let pool = WorkerPool(lanes: lanes)
-        func pass(zeroing: Bool) -> Double {
+        /// The best of five runs of `body(lo, hi)` on every lane's slice (16-element aligned).
+        func fastest(_ body: (Int, Int) -> Void) -> Double {
             var best = Double.infinity
             for _ in 0..<5 {
                 let start = monotonicSeconds()
                 pool.run { lane in
                     let lo = count * lane / lanes / 16 * 16, hi = lane == lanes - 1 ? count : count * (lane + 1) / lanes / 16 * 16
-                    var i = lo
-                    let a = SIMD16<Float>(repeating: 0.9), b = SIMD16<Float>(repeating: 0.1)
-                    while i + 16 <= hi {
-                        let gi = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
-                        if zeroing { UnsafeMutableRawPointer(g + i).storeBytes(of: SIMD16<Float>(), as: SIMD16<Float>.self) }
-                        let mi = a * UnsafeRawPointer(m + i).loadUnaligned(as: SIMD16<Float>.self) + b * gi
-                        let vi = a * UnsafeRawPointer(v + i).loadUnaligned(as: SIMD16<Float>.self) + b * gi * gi
-                        UnsafeMutableRawPointer(m + i).storeBytes(of: mi, as: SIMD16<Float>.self)
-                        UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: SIMD16<Float>.self)
-                        let pi = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - b * mi - b * vi
-                        UnsafeMutableRawPointer(p + i).storeBytes(of: pi, as: SIMD16<Float>.self)
-                        i += 16
-                    }
-                    while i < hi {
-                        p[i] -= 0.1 * g[i]
-                        i += 1
-                    }
+                    body(lo, hi)
                 }
                 best = min(best, monotonicSeconds() - start)
             }
             return best
         }
+        func pass(zeroing: Bool) -> Double {
+            fastest { lo, hi in
+                var i = lo
+                let a = SIMD16<Float>(repeating: 0.9), b = SIMD16<Float>(repeating: 0.1)
+                while i + 16 <= hi {
+                    let gi = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+                    if zeroing { UnsafeMutableRawPointer(g + i).storeBytes(of: SIMD16<Float>(), as: SIMD16<Float>.self) }
+                    let mi = a * UnsafeRawPointer(m + i).loadUnaligned(as: SIMD16<Float>.self) + b * gi
+                    let vi = a * UnsafeRawPointer(v + i).loadUnaligned(as: SIMD16<Float>.self) + b * gi * gi
+                    UnsafeMutableRawPointer(m + i).storeBytes(of: mi, as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: SIMD16<Float>.self)
+                    let pi = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self) - b * mi - b * vi
+                    UnsafeMutableRawPointer(p + i).storeBytes(of: pi, as: SIMD16<Float>.self)
+                    i += 16
+                }
+                while i < hi {
+                    p[i] -= 0.1 * g[i]
+                    i += 1
+                }
+            }
+        }
         // AdamW itself (`AdamW.update`, PyTorch's arithmetic: a square root and two divisions per
         // element) over the same buffers as one flat tensor: no clipping, sharing or zeroing.
         let scalars = AdamW.Scalars(learningRate: 1e-4, step: 10, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01, decays: true)
         func adamW() -> Double {
-            var best = Double.infinity
-            for _ in 0..<5 {
-                let start = monotonicSeconds()
-                pool.run { lane in
-                    let lo = count * lane / lanes / 16 * 16, hi = lane == lanes - 1 ? count : count * (lane + 1) / lanes / 16 * 16
-                    AdamW.update(parameters: p + lo, gradients: g + lo, expAvg: m + lo, expAvgSq: v + lo, count: hi - lo, scalars: scalars)
-                }
-                best = min(best, monotonicSeconds() - start)
+            fastest { lo, hi in
+                AdamW.update(parameters: p + lo, gradients: g + lo, expAvg: m + lo, expAvgSq: v + lo, count: hi - lo, scalars: scalars)
             }
-            return best
         }
         // The pointers outlive nothing by themselves: keep the buffers until the passes are done.
         let (eight, seven, plainAdamW) = withExtendedLifetime(buffers) { (pass(zeroing: true), pass(zeroing: false), adamW()) }

@@ -136,17 +136,23 @@ public final class GroupMixer: LaneJob {
     /// only over a and the members b with `x_a · x_b > 0` (cosine > 0), so nothing is mixed into
     /// a tensor against its own direction; a member no other agrees with is left as it is. When
     /// every pair of a group agrees this is exactly the ungated mix, bit for bit.
-    public func mix(_ base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool], pool: WorkerPool? = nil, gated: Bool = false) {
+    ///
+    /// On `pool`, the mix uses `lanes` of its lanes (default: all; the same bits for any count).
+    public func mix(
+        _ base: [UnsafeMutablePointer<Float>], coefficient: Double, active: [Bool], pool: WorkerPool? = nil,
+        lanes: Int? = nil, gated: Bool = false
+    ) {
         if coefficient == 0 { return }
         coefficients(coefficient, active: active, into: &current)
         if gated { computeAgreement(base, active: active) }
-        guard let pool, pool.lanes > 1 else {
+        let count = min(lanes ?? pool?.lanes ?? 1, pool?.lanes ?? 1)
+        guard let pool, count > 1 else {
             mix(base, coefficient: coefficient, active: active, gated: gated, lane: 0, lanes: 1)
             return
         }
-        precondition(scratch.count >= pool.lanes, "GroupMixer: reserve(lanes:) before mixing on \(pool.lanes) lanes")
+        precondition(scratch.count >= count, "GroupMixer: reserve(lanes:) before mixing on \(count) lanes")
         pending = (base, coefficient, active, gated)
-        pool.run(self)
+        pool.run(self, lanes: count)
         pending = ([], 0, [], false)
     }
 

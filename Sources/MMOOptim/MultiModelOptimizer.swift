@@ -343,7 +343,7 @@ public final class MultiModelOptimizer: LaneJob {
                 runPhase(.clip)
                 for i in models.indices { clipFactor[i] = 1 }
             }
-            mixer.mix(gradientBase, coefficient: config.sharingCoefficient, active: active, pool: pool, gated: true)
+            mixer.mix(gradientBase, coefficient: config.sharingCoefficient, active: active, pool: pool, lanes: phaseLanes, gated: true)
         }
         report.timings.sharing = clock.lap()
         mixer.coefficients(share && !gated ? config.sharingCoefficient : 0, active: active, into: &shareCoefficients)

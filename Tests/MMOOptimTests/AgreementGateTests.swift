@@ -7,7 +7,10 @@ import XCTest
 @testable import MMOOptim
 
 final class AgreementGateTests: XCTestCase {
-    func optimizer(_ stores: [ParameterStore], weights: [Double], gate: SharingGate, lanes: Int = 1) throws -> MultiModelOptimizer {
+    /// `phaseLanes`: the optimizer's passes (and the gated mix) on that many of the pool's lanes.
+    func optimizer(
+        _ stores: [ParameterStore], weights: [Double], gate: SharingGate, lanes: Int = 1, phaseLanes: Int? = nil
+    ) throws -> MultiModelOptimizer {
         var config = plainConfig()
         config.learningRate = 0
         config.gradientSharing = true
@@ -15,7 +18,7 @@ final class AgreementGateTests: XCTestCase {
         config.sharingGate = gate
         let o = try MultiModelOptimizer(
             models: stores.enumerated().map { OptimizedModel(name: "m\($0)", store: $1, weight: weights[$0]) }, config: config)
-        if lanes > 1 { o.use(pool: WorkerPool(lanes: lanes)) }
+        if lanes > 1 { o.use(pool: WorkerPool(lanes: lanes), lanes: phaseLanes) }
         return o
     }
 
@@ -68,16 +71,19 @@ final class AgreementGateTests: XCTestCase {
         }
     }
 
-    /// A gated mix where the pairs disagree gives the same bits on one or two lanes and differs
+    /// A gated mix where the pairs disagree gives the same bits on one or two lanes (and on two
+    /// of a three-lane pool, the trainer's arrangement for three models on two cores) and differs
     /// from ungated sharing.
     func testGatedMixIsTheSameOnAnyLaneCount() throws {
-        func run(_ gate: SharingGate, lanes: Int) throws -> [[UInt32]] {
+        func run(_ gate: SharingGate, lanes: Int, phaseLanes: Int? = nil) throws -> [[UInt32]] {
             let stores = threeModels()
             for (m, s) in stores.enumerated() { fillGradient(s, model: m, step: 1) }
-            _ = try optimizer(stores, weights: [1, 0.8, 1.2], gate: gate, lanes: lanes).step(losses: [1, 1, 1])
+            _ = try optimizer(stores, weights: [1, 0.8, 1.2], gate: gate, lanes: lanes, phaseLanes: phaseLanes)
+                .step(losses: [1, 1, 1])
             return stores.map { bits($0.gradients) }
         }
         XCTAssertEqual(try run(.agreement, lanes: 1), try run(.agreement, lanes: 2))
+        XCTAssertEqual(try run(.agreement, lanes: 1), try run(.agreement, lanes: 3, phaseLanes: 2))
         XCTAssertNotEqual(try run(.agreement, lanes: 1), try run(.none, lanes: 1), "random gradients disagree somewhere")
     }
 }
